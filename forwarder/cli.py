@@ -1,0 +1,127 @@
+"""The `forwarder` console script: serve, check, stats, emulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from .app import create_app
+from .check import check_all
+from .logs import configure_logging, uvicorn_log_config
+from .settings import Settings
+from .stats import collect_stats
+from .store import make_store
+from .tiktok.emulator import create_emulator
+
+
+def _load_or_exit(config: Path | None) -> Settings:
+    settings, _, problems = check_all(config)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if settings is None or any(problem.level == "error" for problem in problems):
+        sys.exit(2)
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _load_or_exit(args.config)
+    overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
+    if overrides:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=uvicorn_log_config(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.delivery.shutdown_grace_s + settings.delivery.timeout_s) + 1,
+    )
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    settings, tables, problems = check_all(args.config)
+    for problem in problems:
+        print(problem)
+    errors = sum(problem.level == "error" for problem in problems)
+    if settings is not None and not errors:
+        print(
+            f"ok: {len(settings.sources)} source(s), {len(settings.destinations)} destination(s), "
+            f"{len(tables)} mapping table(s), {len(problems)} warning(s)"
+        )
+    return 1 if errors else 0
+
+
+def stats(args: argparse.Namespace) -> int:
+    if args.url:
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        response = httpx.get(args.url.rstrip("/") + "/v1/stats", headers=headers, timeout=10)
+        print(json.dumps(response.json(), indent=2))
+        return 0 if response.is_success else 1
+    settings = _load_or_exit(args.config)
+    if settings.store.url.startswith("sqlite:///") and not settings.store.sqlite_path.exists():
+        print(f"no store at {settings.store.sqlite_path}: has the service run with this config?", file=sys.stderr)
+        return 1
+
+    async def collect() -> dict[str, object]:
+        store = make_store(settings.store)
+        await store.open()
+        try:
+            return await collect_stats(store, settings, time.time())
+        finally:
+            await store.close()
+
+    print(json.dumps(asyncio.run(collect()), indent=2))
+    return 0
+
+
+def emulate(args: argparse.Namespace) -> int:
+    configure_logging("info", "auto")
+    print(f"TikTok Events API emulator on http://{args.host}:{args.port}/open_api/v1.3/event/track/", file=sys.stderr)
+    uvicorn.run(create_emulator(), host=args.host, port=args.port, log_config=uvicorn_log_config(), access_log=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forwarder", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    config_help = "TOML config file (default: $FORWARDER_CONFIG, else settings from the environment only)"
+
+    p = commands.add_parser("serve", help="run the service: ingest API and delivery worker")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(run=serve)
+
+    p = commands.add_parser("check", help="validate the config and mapping tables")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(run=check)
+
+    p = commands.add_parser("stats", help="per destination: received, duplicates, unmapped, pending, delivered...")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--url", help="ask a running service (e.g. http://127.0.0.1:8080) instead of reading the store")
+    p.add_argument("--token", help="admin token for --url, if the service requires one")
+    p.set_defaults(run=stats)
+
+    p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9000)
+    p.set_defaults(run=emulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

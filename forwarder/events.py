@@ -1,0 +1,151 @@
+"""The inbound event our SDK endpoint accepts, its time rule and its event_id rule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+
+# Unix times at or above these magnitudes are taken as milliseconds / microseconds, not seconds.
+_MS_THRESHOLD = 100_000_000_000  # 1e11 s is the year 5138
+_US_THRESHOLD = 100_000_000_000_000
+
+
+def _text(value: Any) -> Any:
+    """Accept numbers where TikTok wants strings (ids): `123` becomes `"123"`; bools stay invalid."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _text_list(value: Any) -> Any:
+    """A user identifier may be one string or a list of them."""
+    if value is None:
+        return []
+    return [_text(v) for v in value] if isinstance(value, list) else [_text(value)]
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def parse_timestamp(value: Any) -> int:
+    """Unix seconds from ISO 8601 (naive means UTC), Unix seconds, milliseconds or microseconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 string or a Unix time in s, ms or us")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return parse_timestamp(float(text))
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 string or a Unix time in s, ms or us") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return int(parsed.timestamp())
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError("must be a positive Unix time")
+        if value >= _US_THRESHOLD:
+            return int(value // 1_000_000)
+        if value >= _MS_THRESHOLD:
+            return int(value // 1000)
+        return int(value)
+    raise ValueError("must be an ISO 8601 string or a Unix time in s, ms or us")
+
+
+Text = Annotated[StrictStr, BeforeValidator(_text)]
+TextList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=512)]], BeforeValidator(_text_list)]
+EventTime = Annotated[int, BeforeValidator(parse_timestamp)]
+
+
+class _Part(BaseModel):
+    # Unknown fields are kept so mapping rules can reach them; only known ones go to TikTok.
+    model_config = ConfigDict(extra="allow")
+
+
+class App(_Part):
+    id: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
+    name: Annotated[Text, Field(max_length=256)] | None = None
+    version: Annotated[Text, Field(max_length=64)] | None = None
+    platform: Annotated[Literal["ios", "android"], BeforeValidator(_lower)] | None = None
+
+
+class User(_Part):
+    email: TextList = []
+    phone: TextList = []
+    external_id: TextList = []
+    ttclid: Text | None = None
+    ttp: Text | None = None
+
+
+AttStatus = Literal["AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"]
+
+
+class Device(_Part):
+    idfa: Text | None = None
+    idfv: Text | None = None
+    gaid: Text | None = None
+    att_status: Annotated[AttStatus, BeforeValidator(_upper)] | None = None
+    ip: Annotated[Text, Field(max_length=64)] | None = None
+    user_agent: Annotated[Text, Field(max_length=1024)] | None = None
+    locale: Annotated[Text, Field(max_length=35)] | None = None
+
+
+class Page(_Part):
+    url: Annotated[Text, Field(max_length=4096)] | None = None
+    referrer: Annotated[Text, Field(max_length=4096)] | None = None
+
+
+class InboundEvent(BaseModel):
+    """One in-app event as an SDK or attribution platform sends it to `POST /v1/events`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
+    event: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    timestamp: EventTime
+    app: App | None = None
+    user: User = User()
+    device: Device = Device()
+    page: Page | None = None
+    properties: dict[str, Any] = {}
+    ad: dict[str, Any] = {}
+    limited_data_use: StrictBool = False
+    test_event_code: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+
+
+def field_errors(error: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field": "user.email", "message": ...}`, the shape every 4xx answer uses."""
+    return [
+        {"field": ".".join(str(part) for part in item["loc"]) or "(event)", "message": item["msg"]}
+        for item in error.errors(include_url=False)
+    ]
+
+
+def derive_event_id(event: InboundEvent) -> str:
+    """A stable id from the event's content, so a client that resends an event gets the same id."""
+    content = event.model_dump(mode="json", exclude={"event_id"})
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "fwd_" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def check_event_time(event_time: int, now: float, *, max_age_s: float, max_future_s: float) -> str | None:
+    """Why TikTok would not take this event time, or None."""
+    if event_time > now + max_future_s:
+        return f"is {int(event_time - now)} s in the future (more than {int(max_future_s)} s of clock skew)"
+    if event_time < now - max_age_s:
+        return f"is older than the maximum age of {max_age_s / 3600:g} h"
+    return None
+
+
+def utc_iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")

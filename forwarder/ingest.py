@@ -1,0 +1,166 @@
+"""The HTTP edge for events: authenticate, read and validate, plan, commit, answer. No outbound HTTP here."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from .errors import StoreUnavailable
+from .events import InboundEvent, field_errors
+from .runtime import Runtime
+from .store import IngestWrite
+from .store.base import CounterKey
+
+log = structlog.get_logger(__name__)
+
+
+class BadRequest(Exception):
+    """A request we answer with a 4xx before looking at any event in it."""
+
+    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+        self.status, self.error, self.message, self.field = status, error, message, field
+        super().__init__(message)
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.error, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return JSONResponse(body, status_code=self.status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing with 413 as soon as it is known to exceed `limit` bytes (never reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(400, "invalid_content_length", "Content-Length must be a number of bytes")
+        if int(declared) > limit:
+            raise BadRequest(413, "body_too_large", f"the body exceeds {limit} bytes")
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(413, "body_too_large", f"the body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BadRequest(400, "incomplete_body", "the client disconnected before sending the whole body") from None
+    return b"".join(chunks)
+
+
+def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
+    """The raw events of a body holding one event object or `{"events": [...]}`, and whether it was a batch."""
+    if not body.strip():
+        raise BadRequest(400, "empty_body", 'the body is empty; send an event object or {"events": [...]}')
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        raise BadRequest(400, "invalid_json", "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            400, "invalid_json", f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+        ) from None
+    except RecursionError:
+        raise BadRequest(400, "invalid_json", "the JSON is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise BadRequest(400, "invalid_body", 'the body must be an event object or {"events": [...]}')
+    if "events" not in document:
+        return [document], False
+    events = document["events"]
+    if not isinstance(events, list):
+        raise BadRequest(400, "invalid_body", "`events` must be a list of event objects", field="events")
+    if not events:
+        raise BadRequest(400, "invalid_body", "`events` is empty", field="events")
+    if len(events) > max_events:
+        raise BadRequest(
+            413, "too_many_events", f"{len(events)} events in one request; at most {max_events}", field="events"
+        )
+    return events, True
+
+
+def _validate(raw: Any) -> InboundEvent | list[dict[str, str]]:
+    if not isinstance(raw, dict):
+        return [{"field": "(event)", "message": "must be a JSON object"}]
+    try:
+        return InboundEvent.model_validate(raw)
+    except ValidationError as error:
+        return field_errors(error)
+    except RecursionError:
+        return [{"field": "(event)", "message": "is nested too deeply"}]
+
+
+async def post_events(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    source = runtime.keyring.source_for(request)
+    if source is None:
+        log.info("ingest.unauthorized", client=request.client.host if request.client else None)
+        return JSONResponse(
+            {"error": "unauthorized", "message": "send a valid ingest key as `Authorization: Bearer <key>`"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    server = runtime.settings.server
+    try:
+        raw_events, is_batch = parse_events(
+            await read_body(request, server.max_body_bytes), server.max_events_per_request
+        )
+    except BadRequest as error:
+        log.info("ingest.bad_request", source=source, error=error.error, status=error.status)
+        return error.response()
+
+    now = runtime.clock()
+    routing = runtime.routing  # one snapshot for the whole request
+    counters: Counter[CounterKey] = Counter({("source", source, "received"): len(raw_events)})
+    rejected: list[dict[str, Any]] = []
+    plans = []
+    for index, raw in enumerate(raw_events):
+        event = _validate(raw)
+        plan = routing.plan(event, source, now) if isinstance(event, InboundEvent) else None
+        errors = event if plan is None else plan.errors
+        if errors:
+            rejected.append({"index": index, "errors": errors})
+            continue
+        assert plan is not None
+        for name in plan.unmapped:
+            counters["destination", name, "unmapped"] += 1
+        for item in plan.items:
+            counters["destination", item.destination, "received"] += 1
+        plans.append(plan)
+    counters["source", source, "rejected"] += len(rejected)
+
+    write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters)
+    try:
+        inserted = await runtime.store.enqueue(write, now)
+    except StoreUnavailable as error:
+        log.error("ingest.store_unavailable", source=source, error=str(error))
+        return JSONResponse(
+            {"error": "store_unavailable", "message": "events were not stored; retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    if any(inserted):
+        runtime.wake_delivery()
+
+    accepted = duplicates = 0
+    position = 0
+    for plan in plans:
+        new = inserted[position : position + len(plan.items)]
+        position += len(plan.items)
+        if plan.items and not any(new):
+            duplicates += 1
+        else:
+            accepted += 1
+    if rejected:
+        log.info("ingest.rejected", source=source, rejected=rejected[:20], count=len(rejected))
+    log.debug("ingest.accepted", source=source, accepted=accepted, duplicates=duplicates)
+    body = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    if not plans:
+        body = {"error": "invalid_event" if not is_batch else "invalid_events", **body}
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(body, status_code=202)

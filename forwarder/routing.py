@@ -1,0 +1,78 @@
+"""From one validated inbound event to the outbox items of every destination it goes to."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .events import InboundEvent, check_event_time, derive_event_id
+from .mapping import MappingTable, map_event
+from .settings import DestinationSettings, Settings
+from .store import OutboxItem
+from .tiktok.payload import PayloadError, build_event, hashed_user, properties_for_tiktok
+
+
+@dataclass
+class Plan:
+    """What to store for one event: items per destination, destinations that dropped it, or why it is rejected."""
+
+    event_id: str | None = None
+    items: list[OutboxItem] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """An immutable snapshot of destinations and mapping tables; one snapshot maps a whole event."""
+
+    settings: Settings
+    tables: dict[str, MappingTable]
+
+    def destinations_for(self, source: str, event: InboundEvent) -> list[tuple[str, DestinationSettings]]:
+        wanted = self.settings.sources[source].destinations
+        app_id = event.app.id if event.app else None
+        return [
+            (name, destination)
+            for name, destination in self.settings.destinations.items()
+            if (wanted is None or name in wanted) and (destination.app_ids is None or app_id in destination.app_ids)
+        ]
+
+    def plan(self, event: InboundEvent, source: str, now: float) -> Plan:
+        tiktok = self.settings.tiktok
+        time_error = check_event_time(
+            event.timestamp, now, max_age_s=tiktok.max_event_age_h * 3600, max_future_s=tiktok.max_future_skew_s
+        )
+        if time_error:
+            return Plan(errors=[{"field": "timestamp", "message": time_error}])
+        event_id = event.event_id or derive_event_id(event)
+        plan = Plan(event_id=event_id)
+        try:
+            user = hashed_user(event, tiktok.default_phone_region)
+            document = event.model_dump()
+            for name, destination in self.destinations_for(source, event):
+                mapped = map_event(
+                    self.tables[destination.mapping],
+                    event.event,
+                    document,
+                    event_source=destination.event_source,
+                    unmapped=destination.unmapped,
+                )
+                if mapped is None:
+                    plan.unmapped.append(name)
+                    continue
+                item = build_event(
+                    event=event,
+                    event_name=mapped.event,
+                    event_id=event_id,
+                    properties=properties_for_tiktok(mapped.properties, mapped.rule_keys),
+                    user=user,
+                    event_source=destination.event_source,
+                    page_url=destination.page_url,
+                )
+                payload = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+                plan.items.append(OutboxItem(name, mapped.event, event_id, payload, event.test_event_code))
+        except PayloadError as error:
+            # All destinations or none: a partly stored event would confuse the client's resend.
+            return Plan(errors=[{"field": error.field, "message": error.message}])
+        return plan

@@ -1,0 +1,183 @@
+"""Typed settings: init kwargs > FORWARDER_* environment > TOML config file."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+# The TOML file for the Settings() being built; set by load_settings(), else FORWARDER_CONFIG.
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("config_file", default=None)
+
+MIN_DEDUP_WINDOW_H = 48  # TikTok's own Events API dedup window
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_events_per_request: int = Field(1000, ge=1, le=10_000)
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///forwarder.db"
+    # FULL: an acknowledged event survives power loss; NORMAL: survives a process crash only.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    dedup_window_h: float = 168.0
+    retention_delivered_h: float = 72.0
+    group_commit_max: int = Field(256, ge=1)
+
+    @field_validator("dedup_window_h")
+    @classmethod
+    def _at_least_tiktok_window(cls, value: float) -> float:
+        if value < MIN_DEDUP_WINDOW_H:
+            raise ValueError(f"must be at least {MIN_DEDUP_WINDOW_H} hours (TikTok's dedup window)")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        if not self.url.startswith("sqlite:///"):
+            raise ValueError(f"unsupported store url scheme: {self.url.split(':', 1)[0]}")
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+class DeliverySettings(_Section):
+    enabled: bool = True
+    batch_size: int = Field(500, ge=1, le=1000)  # TikTok rejects a request of more than 1,000 events
+    poll_interval_s: float = Field(1.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)
+    lease_s: float = Field(60.0, gt=0)
+    retry_base_s: float = Field(2.0, gt=0)
+    retry_cap_s: float = Field(900.0, gt=0)
+    max_attempts: int = Field(12, ge=1)
+    shutdown_grace_s: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_call(self) -> DeliverySettings:
+        # A lease shorter than a live HTTP call lets a second claim re-send the same batch.
+        if self.lease_s < 3 * self.timeout_s:
+            raise ValueError("lease_s must be at least 3 x timeout_s")
+        return self
+
+
+class TikTokSettings(_Section):
+    base_url: str = "https://business-api.tiktok.com"
+    partner_name: str | None = None
+    default_phone_region: str = "US"
+    max_event_age_h: float = Field(168.0, gt=0)
+    max_future_skew_s: float = Field(300.0, ge=0)
+
+
+class EmulatorSettings(_Section):
+    """Serve the local Events API emulator inside the service, for the quick start and demos."""
+
+    enabled: bool = False
+    path: str = "/_emulator"
+
+
+class SourceSettings(_Section):
+    """An app or attribution platform that posts events with its own ingest key(s)."""
+
+    keys: list[SecretStr] = Field(min_length=1)
+    destinations: list[str] | None = None  # None: every destination
+
+
+class DestinationSettings(_Section):
+    """One TikTok event source (pixel or TikTok App ID) with its access token and mapping table."""
+
+    event_source: Literal["web", "app"]
+    event_source_id: str = Field(min_length=1)
+    access_token: SecretStr
+    mapping: str = "default"
+    unmapped: Literal["drop", "custom"] = "drop"
+    page_url: str | None = None
+    app_ids: list[str] | None = None  # app destinations: only events of these store app ids
+
+    @field_validator("event_source_id", mode="before")
+    @classmethod
+    def _id_is_text(cls, value: Any) -> Any:
+        # TikTok App IDs look numeric but must travel as strings.
+        return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _web_needs_page_url(self) -> DestinationSettings:
+        if self.event_source == "web" and not self.page_url:
+            raise ValueError("page_url is required for a web destination (app events have no page)")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FORWARDER_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    tiktok: TikTokSettings = TikTokSettings()
+    emulator: EmulatorSettings = EmulatorSettings()
+    mappings_dir: Path = Path("mappings")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console", "auto"] = "auto"
+    admin_token: SecretStr | None = None  # required by /v1/stats when set
+    sources: dict[str, SourceSettings] = {}
+    destinations: dict[str, DestinationSettings] = {}
+
+    @model_validator(mode="after")
+    def _sources_name_known_destinations(self) -> Settings:
+        for name, source in self.sources.items():
+            for destination in source.destinations or []:
+                if destination not in self.destinations:
+                    raise ValueError(f"sources.{name}.destinations names unknown destination {destination!r}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = _config_file.get() or _env_config_file()
+        if config_file is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+
+    def secrets(self) -> list[str]:
+        """Every secret value in these settings, so logs can be scrubbed of them."""
+        values = [key.get_secret_value() for source in self.sources.values() for key in source.keys]
+        values += [d.access_token.get_secret_value() for d in self.destinations.values()]
+        if self.admin_token is not None:
+            values.append(self.admin_token.get_secret_value())
+        return [value for value in values if value]
+
+
+def _env_config_file() -> Path | None:
+    value = os.environ.get("FORWARDER_CONFIG")
+    return Path(value) if value else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from a TOML file (if given), the environment and explicit overrides."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_file.reset(token)

@@ -1,0 +1,43 @@
+"""Per-destination and per-source figures, the same for `GET /v1/stats` and `forwarder stats`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .settings import Settings
+from .store import Store
+
+DESTINATION_METRICS = (
+    "received",
+    "accepted",
+    "duplicates",
+    "unmapped",
+    "pending",
+    "in_flight",
+    "delivered",
+    "failed",
+    "retried",
+)
+SOURCE_METRICS = ("received", "rejected")
+
+
+async def collect_stats(store: Store, settings: Settings, now: float) -> dict[str, Any]:
+    """Counters and queue depths for every configured destination and source (zeros included), no secrets."""
+    raw = await store.stats(now)
+    destinations: dict[str, Any] = {}
+    for name in sorted(set(settings.destinations) | set(raw["destinations"])):
+        found = raw["destinations"].get(name, {})
+        config = settings.destinations.get(name)
+        destinations[name] = {
+            "event_source": config.event_source if config else None,
+            "event_source_id": config.event_source_id if config else None,
+            "configured": config is not None,
+            **{metric: found.get(metric, 0) for metric in DESTINATION_METRICS},
+            "oldest_pending_age_s": found.get("oldest_pending_age_s"),
+            "last_error": found.get("last_error"),
+        }
+    sources = {
+        name: {metric: raw["sources"].get(name, {}).get(metric, 0) for metric in SOURCE_METRICS}
+        for name in sorted(set(settings.sources) | set(raw["sources"]))
+    }
+    return {"destinations": destinations, "sources": sources}

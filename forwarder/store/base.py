@@ -1,0 +1,92 @@
+"""What every store backend offers: dedup, a durable outbox with leased claims, counters and stats."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Protocol
+
+from ..errors import Outcome
+
+
+class State(IntEnum):
+    PENDING = 0
+    IN_FLIGHT = 1
+    DELIVERED = 2
+    FAILED = 3
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One mapped TikTok event for one destination; `payload` is its `data[]` item as JSON, PII hashed."""
+
+    destination: str
+    event: str
+    event_id: str
+    payload: bytes
+    test_event_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    destination: str
+    event: str
+    event_id: str
+    payload: bytes
+    test_event_code: str | None
+    attempts: int  # including the attempt this claim starts
+
+
+@dataclass
+class Resolution:
+    """The result of one Events API request for the outbox rows it carried."""
+
+    ids: list[int]
+    state: State  # DELIVERED, FAILED, or PENDING (retry at next_attempt_at)
+    outcome: Outcome
+    next_attempt_at: float | None = None
+    earlier: list[Outcome] = field(default_factory=list)  # requests before `outcome` that carried these rows
+
+
+# Counters are keyed by (scope, name, metric), e.g. ("destination", "main", "delivered").
+CounterKey = tuple[str, str, str]
+
+
+@dataclass
+class IngestWrite:
+    """Everything one ingest request commits at once: outbox items (deduplicated) and counters."""
+
+    items: list[OutboxItem]
+    counters: Counter[CounterKey] = field(default_factory=Counter)
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
+        """Commit new items and counters in one transaction; True per item that was new, False for a duplicate."""
+        ...
+
+    async def claim_due(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+        """Lease up to `limit` due rows (pending and due, or in flight with an expired lease) to `owner`."""
+        ...
+
+    async def resolve(self, owner: str, resolutions: list[Resolution], now: float) -> int:
+        """Record attempts and move rows to their new state, only where `owner` still holds the lease."""
+        ...
+
+    async def release(self, owner: str, ids: list[int]) -> None:
+        """Give leased rows back as pending without counting an attempt (clean shutdown)."""
+        ...
+
+    async def stats(self, now: float) -> dict[str, Any]: ...
+
+    async def purge(self, now: float, *, dedup_window_s: float, delivered_retention_s: float, limit: int) -> int:
+        """Delete expired dedup keys and old delivered rows, at most `limit` of each; how many went."""
+        ...

@@ -1,0 +1,276 @@
+"""The embedded store: one SQLite file in WAL mode, all writes through one group-committing thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .base import Claimed, CounterKey, IngestWrite, Resolution, State
+from .writer import Writer
+
+T = TypeVar("T")
+migrations = Migrations("forwarder")
+
+
+@migrations()
+def m001_outbox(db: sqlite_utils.Database) -> None:
+    for statement in (
+        # Dedup keys outlive the outbox rows: they are kept for the dedup window, rows only until delivered.
+        """CREATE TABLE dedup_keys (
+             destination TEXT NOT NULL, event TEXT NOT NULL, event_id TEXT NOT NULL, first_seen REAL NOT NULL,
+             PRIMARY KEY (destination, event, event_id)) WITHOUT ROWID""",
+        "CREATE INDEX dedup_keys_first_seen ON dedup_keys (first_seen)",
+        # next_attempt_at means: when due (pending), when the lease ends (in flight), when done (delivered).
+        """CREATE TABLE outbox (
+             id INTEGER PRIMARY KEY, destination TEXT NOT NULL, event TEXT NOT NULL, event_id TEXT NOT NULL,
+             test_event_code TEXT, payload BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0,
+             attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, lease_owner TEXT,
+             created_at REAL NOT NULL, last_http_status INTEGER, last_code INTEGER, last_message TEXT,
+             last_request_id TEXT)""",
+        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+        "CREATE INDEX outbox_event_id ON outbox (event_id)",
+        """CREATE TABLE attempts (
+             id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL,
+             http_status INTEGER, tiktok_code INTEGER, message TEXT, request_id TEXT)""",
+        "CREATE INDEX attempts_outbox_id ON attempts (outbox_id)",
+        """CREATE TABLE counters (
+             scope TEXT NOT NULL, name TEXT NOT NULL, metric TEXT NOT NULL, value INTEGER NOT NULL,
+             PRIMARY KEY (scope, name, metric)) WITHOUT ROWID""",
+        """CREATE TABLE last_errors (
+             destination TEXT PRIMARY KEY, at REAL NOT NULL, http_status INTEGER, tiktok_code INTEGER,
+             message TEXT, request_id TEXT)""",
+    ):
+        db.execute(statement)
+
+
+_INSERT_KEY = "INSERT INTO dedup_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+_INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
+                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"""
+_BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
+           ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
+# Expired leases first, then due pending rows; each half walks the (state, next_attempt_at) index.
+_CLAIM = """UPDATE outbox SET state = 1, lease_owner = :owner, next_attempt_at = :lease_until,
+              attempts = attempts + 1
+            WHERE id IN (SELECT id FROM (SELECT id FROM outbox WHERE state = 1 AND next_attempt_at <= :now
+                                         ORDER BY next_attempt_at LIMIT :limit)
+                         UNION ALL
+                         SELECT id FROM (SELECT id FROM outbox WHERE state = 0 AND next_attempt_at <= :now
+                                         ORDER BY next_attempt_at LIMIT :limit)
+                         LIMIT :limit)
+            RETURNING id, destination, event, event_id, payload, test_event_code, attempts"""
+_RESOLVE = """UPDATE outbox SET state = :state, next_attempt_at = :next, lease_owner = NULL,
+                last_http_status = :http_status, last_code = :code, last_message = :message,
+                last_request_id = :request_id
+              WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 1 AND lease_owner = :owner
+              RETURNING id, destination, attempts"""
+_METRIC_FOR_STATE = {State.DELIVERED: "delivered", State.FAILED: "failed", State.PENDING: "retried"}
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous}")
+    connection.execute("PRAGMA busy_timeout = 5000")
+    return connection
+
+
+def _bump(connection: sqlite3.Connection, counters: Counter[CounterKey]) -> None:
+    connection.executemany(_BUMP, [(*key, value) for key, value in counters.items() if value])
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, *, synchronous: str = "FULL", group_commit_max: int = 256) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._group_commit_max = group_commit_max
+        self._writer: Writer | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = _connect(self.path, self._synchronous)
+        migrations.apply(sqlite_utils.Database(connection))
+        self._writer = Writer(connection, max_group=self._group_commit_max)
+        self._writer.start()
+        self._reader = _connect(self.path, self._synchronous)
+        self._reader.execute("PRAGMA query_only = ON")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await anyio.to_thread.run_sync(self._writer.stop)
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return await self._writer.write(work)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        reader = self._reader
+        if reader is None:
+            raise RuntimeError("store is not open")
+
+        def locked() -> T:
+            with self._read_lock:
+                return work(reader)
+
+        return await anyio.to_thread.run_sync(locked)
+
+    async def ping(self) -> bool:
+        if self._writer is None or not self._writer.is_alive():
+            return False
+        return bool(await self._read(lambda c: c.execute("SELECT 1").fetchone()))
+
+    async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
+        def work(connection: sqlite3.Connection) -> list[bool]:
+            inserted = []
+            for item in write.items:
+                cursor = connection.execute(_INSERT_KEY, (item.destination, item.event, item.event_id, now))
+                is_new = cursor.rowcount == 1
+                if is_new:
+                    connection.execute(
+                        _INSERT_ROW,
+                        (item.destination, item.event, item.event_id, item.test_event_code, item.payload, now, now),
+                    )
+                inserted.append(is_new)
+            counters = write.counters.copy()
+            for item, is_new in zip(write.items, inserted, strict=True):
+                counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
+            _bump(connection, counters)
+            return inserted
+
+        return await self._write(work)
+
+    async def claim_due(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+        def work(connection: sqlite3.Connection) -> list[Claimed]:
+            rows = connection.execute(
+                _CLAIM, {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
+            ).fetchall()
+            return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+        return await self._write(work)
+
+    async def resolve(self, owner: str, resolutions: list[Resolution], now: float) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            counters: Counter[CounterKey] = Counter()
+            attempts = []
+            for resolution in resolutions:
+                outcome = resolution.outcome
+                rows = connection.execute(
+                    _RESOLVE,
+                    {
+                        "state": int(resolution.state),
+                        "next": resolution.next_attempt_at if resolution.state == State.PENDING else now,
+                        "http_status": outcome.http_status,
+                        "code": outcome.tiktok_code,
+                        "message": outcome.message,
+                        "request_id": outcome.request_id,
+                        "ids": json.dumps(resolution.ids),
+                        "owner": owner,
+                    },
+                ).fetchall()
+                for outbox_id, destination, attempt in rows:
+                    attempts += [
+                        (outbox_id, attempt, now, o.http_status, o.tiktok_code, o.message, o.request_id)
+                        for o in (*resolution.earlier, outcome)
+                    ]
+                    counters["destination", destination, _METRIC_FOR_STATE[resolution.state]] += 1
+                if rows and resolution.state != State.DELIVERED:
+                    connection.execute(
+                        "INSERT OR REPLACE INTO last_errors VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            rows[0][1],
+                            now,
+                            outcome.http_status,
+                            outcome.tiktok_code,
+                            outcome.message,
+                            outcome.request_id,
+                        ),
+                    )
+            connection.executemany(
+                """INSERT INTO attempts (outbox_id, attempt, at, http_status, tiktok_code, message, request_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                attempts,
+            )
+            _bump(connection, counters)
+            return sum(counters.values())
+
+        return await self._write(work)
+
+    async def release(self, owner: str, ids: list[int]) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                """UPDATE outbox SET state = 0, lease_owner = NULL, attempts = attempts - 1, next_attempt_at = 0
+                   WHERE id IN (SELECT value FROM json_each(?)) AND state = 1 AND lease_owner = ?""",
+                (json.dumps(ids), owner),
+            )
+
+        await self._write(work)
+
+    async def stats(self, now: float) -> dict[str, Any]:
+        def work(connection: sqlite3.Connection) -> dict[str, Any]:
+            scopes: dict[str, dict[str, dict[str, Any]]] = {"destinations": {}, "sources": {}}
+            for scope, name, metric, value in connection.execute("SELECT * FROM counters"):
+                scopes[f"{scope}s"].setdefault(name, {})[metric] = value
+            destinations = scopes["destinations"]
+            for name, state, count, oldest in connection.execute(
+                """SELECT destination, state, count(*), min(created_at) FROM outbox
+                   WHERE state IN (0, 1) GROUP BY destination, state"""
+            ):
+                entry = destinations.setdefault(name, {})
+                entry["pending" if state == State.PENDING else "in_flight"] = count
+                entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), round(now - oldest, 3))
+            for name, at, http_status, code, message, request_id in connection.execute("SELECT * FROM last_errors"):
+                destinations.setdefault(name, {})["last_error"] = {
+                    "at": at,
+                    "http_status": http_status,
+                    "tiktok_code": code,
+                    "message": message,
+                    "request_id": request_id,
+                }
+            return scopes
+
+        return await self._read(work)
+
+    async def purge(self, now: float, *, dedup_window_s: float, delivered_retention_s: float, limit: int) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            keys = connection.execute(
+                """DELETE FROM dedup_keys WHERE (destination, event, event_id) IN (
+                     SELECT destination, event, event_id FROM dedup_keys WHERE first_seen < ? LIMIT ?)""",
+                (now - dedup_window_s, limit),
+            ).rowcount
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT id FROM outbox WHERE state = 2 AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT ?",
+                    (now - delivered_retention_s, limit),
+                )
+            ]
+            _delete_rows(connection, ids)
+            return keys + len(ids)
+
+        return await self._write(work)
+
+    async def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query, for tests and operators' tools."""
+        return await self._read(lambda c: c.execute(sql, tuple(params)).fetchall())
+
+
+def _delete_rows(connection: sqlite3.Connection, ids: list[int]) -> None:
+    if ids:
+        encoded = json.dumps(ids)
+        connection.execute("DELETE FROM attempts WHERE outbox_id IN (SELECT value FROM json_each(?))", (encoded,))
+        connection.execute("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (encoded,))

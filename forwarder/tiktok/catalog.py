@@ -1,0 +1,33 @@
+"""TikTok's standard event names per event source, loaded from `standard_events.toml`."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+EventSource = Literal["web", "app"]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    standard: dict[str, frozenset[str]]
+    replacements: dict[str, dict[str, str]]
+
+    def is_standard(self, event_source: str, name: str) -> bool:
+        return name in self.standard.get(event_source, frozenset())
+
+    def replacement(self, event_source: str, name: str) -> str | None:
+        """The name to use instead of a deprecated or wrong-source one, if we know it."""
+        return self.replacements.get(event_source, {}).get(name)
+
+
+@cache
+def load_catalog() -> Catalog:
+    data = tomllib.loads(resources.files(__package__).joinpath("standard_events.toml").read_text())
+    return Catalog(
+        standard={source: frozenset(data[source]) for source in ("web", "app")},
+        replacements={source: dict(names) for source, names in data["replacements"].items()},
+    )

@@ -1,0 +1,269 @@
+"""Events API 2.0 bodies: normalise and hash user data, type properties, build `data[]` items and envelopes.
+
+Rules from ../shared/tiktok-events-api.md sections 2 and 5. Raw email, phone and external_id never leave
+this module: callers get SHA-256 lowercase hex (or the caller's own 64-hex pre-hashed value, lowercased).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import phonenumbers
+
+from ..events import InboundEvent
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_ZERO_IDFA = "00000000-0000-0000-0000-000000000000"
+
+# Property keys TikTok documents; other inbound keys are not forwarded unless a mapping rule names them,
+# so free-form SDK properties (which may hold PII) never reach TikTok by accident.
+_STRING_PROPERTIES = {"content_type", "search_string", "description", "order_id", "shop_id", "delivery_category"}
+_NUMBER_PROPERTIES = {"value", "predicted_ltv"}
+_CONTENT_STRINGS = ("content_id", "content_name", "content_category", "brand")
+_AD_STRINGS = ("callback", "campaign_id", "ad_id", "creative_id", "attribution_type", "attribution_provider")
+_AD_BOOLS = ("is_retargeting", "attributed")
+
+
+class PayloadError(ValueError):
+    """An inbound value TikTok would not accept, naming the inbound field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_sha256(text: str) -> bool:
+    return _SHA256.fullmatch(text) is not None
+
+
+def hash_email(raw: str) -> str:
+    if is_sha256(raw):
+        return raw.lower()
+    email = raw.strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or " " in email:
+        raise PayloadError("user.email", "is not an email address")
+    return sha256_hex(email)
+
+
+def normalise_phone(raw: str, default_region: str) -> str:
+    """E.164 with the leading `+`; numbers without a country code are read in `default_region`."""
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        raise PayloadError("user.phone", "is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise PayloadError("user.phone", f"is not a possible phone number (default region {default_region})")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def hash_phone(raw: str, default_region: str) -> str:
+    return raw.lower() if is_sha256(raw) else sha256_hex(normalise_phone(raw, default_region))
+
+
+def hash_external_id(raw: str) -> str:
+    # TikTok's own GTM template trims and does not lowercase external ids.
+    return raw.lower() if is_sha256(raw) else sha256_hex(raw.strip())
+
+
+def _platform(event: InboundEvent) -> str | None:
+    if event.app is not None and event.app.platform:
+        return event.app.platform
+    if event.device.gaid:
+        return "android"
+    if event.device.idfa or event.device.idfv:
+        return "ios"
+    return None
+
+
+def hashed_user(event: InboundEvent, default_region: str) -> dict[str, Any]:
+    """Every user and device field TikTok may take, hashed where TikTok requires; computed once per event."""
+    user, device = event.user, event.device
+    block: dict[str, Any] = {
+        "email": _dedupe(hash_email(v) for v in user.email),
+        "phone": _dedupe(hash_phone(v, default_region) for v in user.phone),
+        "external_id": _dedupe(hash_external_id(v) for v in user.external_id),
+        "ttclid": user.ttclid,
+        "ttp": user.ttp,
+        "ip": device.ip,
+        "user_agent": device.user_agent,
+        "locale": device.locale,
+    }
+    platform = _platform(event)
+    if platform != "android":
+        idfa = device.idfa
+        if idfa and idfa != _ZERO_IDFA:
+            block["idfa"] = idfa.lower() if is_sha256(idfa) else idfa.upper()
+        block["idfv"] = device.idfv
+    if platform != "ios" and device.gaid:
+        block["gaid"] = device.gaid.lower()
+    block["att_status"] = device.att_status or _derived_att_status(platform, block.get("idfa"))
+    return {key: value for key, value in block.items() if value not in (None, [], "")}
+
+
+def _derived_att_status(platform: str | None, idfa: str | None) -> str | None:
+    if platform == "android":
+        return "NOT_APPLICABLE"
+    if platform == "ios":
+        # A non-zero IDFA is only readable once the user allowed tracking.
+        return "AUTHORIZED" if idfa else "NOT_DETERMINED"
+    return None
+
+
+def _dedupe(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def user_for_source(user: Mapping[str, Any], event_source: str) -> dict[str, Any]:
+    """Web events carry no mobile ids; app events carry no web cookies."""
+    excluded = {"idfa", "idfv", "gaid", "att_status"} if event_source == "web" else {"ttclid", "ttp"}
+    return {key: value for key, value in user.items() if key not in excluded}
+
+
+def _number(field: str, value: Any) -> float | int:
+    if isinstance(value, bool):
+        raise PayloadError(field, "must be a number")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise PayloadError(field, "must be a number") from None
+        return int(number) if number.is_integer() and "." not in value else number
+    raise PayloadError(field, "must be a number")
+
+
+def _integer(field: str, value: Any) -> int:
+    number = _number(field, value)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise PayloadError(field, "must be a whole number")
+        return int(number)
+    return number
+
+
+def _string(field: str, value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise PayloadError(field, "must be a non-empty string")
+
+
+def _content(index: int, item: Any) -> dict[str, Any]:
+    field = f"properties.contents.{index}"
+    if not isinstance(item, Mapping):
+        raise PayloadError(field, "must be an object")
+    content: dict[str, Any] = {}
+    for key in _CONTENT_STRINGS:
+        if item.get(key) is not None:
+            content[key] = _string(f"{field}.{key}", item[key])
+    if item.get("price") is not None:
+        content["price"] = _number(f"{field}.price", item["price"])
+    if item.get("quantity") is not None:
+        content["quantity"] = _integer(f"{field}.quantity", item["quantity"])
+    return content
+
+
+def properties_for_tiktok(properties: Mapping[str, Any], custom_keys: Iterable[str] = ()) -> dict[str, Any]:
+    """TikTok's documented properties, typed as TikTok wants them, plus keys a mapping rule named."""
+    out: dict[str, Any] = {key: properties[key] for key in custom_keys if properties.get(key) is not None}
+    for key, value in properties.items():
+        if value is None:
+            continue
+        field = f"properties.{key}"
+        if key in _NUMBER_PROPERTIES:
+            out[key] = _number(field, value)
+        elif key in _STRING_PROPERTIES:
+            out[key] = _string(field, value)
+        elif key == "currency":
+            currency = _string(field, value).upper()
+            if not re.fullmatch(r"[A-Z]{3}", currency):
+                raise PayloadError(field, "must be a three-letter ISO 4217 code")
+            out[key] = currency
+        elif key == "num_items":
+            out[key] = _integer(field, value)
+        elif key == "query":
+            out.setdefault("search_string", _string(field, value))
+        elif key == "contents":
+            if not isinstance(value, list):
+                raise PayloadError(field, "must be a list of objects")
+            out[key] = [_content(i, item) for i, item in enumerate(value)]
+        elif key in ("content_ids", "contents_ids", "content_id"):
+            values = value if isinstance(value, list) else [value]
+            out["content_ids"] = [_string(f"{field}.{i}", v) for i, v in enumerate(values)]
+    return out
+
+
+def _strings(source: Mapping[str, Any], keys: Iterable[str], prefix: str) -> dict[str, Any]:
+    return {key: _string(f"{prefix}.{key}", source[key]) for key in keys if source.get(key) is not None}
+
+
+def ad_for_tiktok(ad: Mapping[str, Any]) -> dict[str, Any]:
+    out = _strings(ad, _AD_STRINGS, "ad")
+    for key in _AD_BOOLS:
+        if ad.get(key) is not None:
+            if not isinstance(ad[key], bool):
+                raise PayloadError(f"ad.{key}", "must be true or false")
+            out[key] = ad[key]
+    return out
+
+
+def build_event(
+    *,
+    event: InboundEvent,
+    event_name: str,
+    event_id: str,
+    properties: Mapping[str, Any],
+    user: Mapping[str, Any],
+    event_source: str,
+    page_url: str | None = None,
+) -> dict[str, Any]:
+    """One `data[]` item for a destination of `event_source` (`web` or `app`)."""
+    item: dict[str, Any] = {
+        "event": event_name,
+        "event_time": event.timestamp,
+        "event_id": event_id,
+        "user": user_for_source(user, event_source),
+        "properties": dict(properties),
+        "limited_data_use": event.limited_data_use,
+    }
+    if event_source == "app":
+        if event.app is None or not event.app.id:
+            raise PayloadError("app.id", "is required for an app destination (the store app id or package name)")
+        app = {"app_id": event.app.id, "app_name": event.app.name, "app_version": event.app.version}
+        item["app"] = {key: value for key, value in app.items() if value}
+        ad = ad_for_tiktok(event.ad)
+        if ad:
+            item["ad"] = ad
+    else:
+        page = event.page
+        url = (page.url if page else None) or page_url
+        item["page"] = {"url": url, **({"referrer": page.referrer} if page and page.referrer else {})}
+    return item
+
+
+def envelope(
+    *,
+    event_source: str,
+    event_source_id: str,
+    data: list[dict[str, Any]],
+    partner_name: str | None = None,
+    test_event_code: str | None = None,
+) -> dict[str, Any]:
+    """The request body for `POST /open_api/v1.3/event/track/`."""
+    body: dict[str, Any] = {"event_source": event_source, "event_source_id": event_source_id}
+    if partner_name:
+        body["partner_name"] = partner_name
+    if test_event_code:
+        body["test_event_code"] = test_event_code
+    body["data"] = data
+    return body
