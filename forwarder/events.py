@@ -126,7 +126,10 @@ class InboundEvent(BaseModel):
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as `{"field": "user.email", "message": ...}`, the shape every 4xx answer uses."""
     return [
-        {"field": ".".join(str(part) for part in item["loc"]) or "(event)", "message": item["msg"]}
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "(event)",
+            "message": item["msg"].removeprefix("Value error, "),
+        }
         for item in error.errors(include_url=False)
     ]
 

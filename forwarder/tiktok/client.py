@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import Outcome, PermanentError, RetryableError
+from ..errors import DeliveryError, Outcome, PermanentError, RetryableError
 
 TRACK_PATH = "/open_api/v1.3/event/track/"
 
@@ -104,4 +104,15 @@ class EventsApiClient:
             raise RetryableError(Outcome(None, None, f"timeout: {type(error).__name__}")) from None
         except httpx.TransportError as error:
             raise RetryableError(Outcome(None, None, f"connection error: {type(error).__name__}")) from None
-        return classify(response)
+        try:
+            return _without(access_token, classify(response))
+        except DeliveryError as error:
+            _without(access_token, error.outcome)
+            raise
+
+
+def _without(secret: str, outcome: Outcome) -> Outcome:
+    """An upstream message may echo the token back; it must not reach our logs, store or stats."""
+    if secret and secret in outcome.message:
+        outcome.message = outcome.message.replace(secret, "[redacted]")
+    return outcome

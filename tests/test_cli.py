@@ -1,0 +1,70 @@
+"""`forwarder check` and `forwarder stats` as an operator runs them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from forwarder.cli import main
+
+from .conftest import REPO
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
+    text = (
+        (REPO / "config.example.toml")
+        .read_text()
+        .replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"')
+    )
+    text = text.replace('url = "sqlite:///forwarder.db"', f'url = "sqlite:///{tmp_path / "f.db"}"')
+    path = tmp_path / "config.toml"
+    path.write_text(text + extra)
+    return path
+
+
+def test_check_accepts_the_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(_config(tmp_path))]) == 0
+    assert capsys.readouterr().out.startswith("ok: 1 source(s), 1 destination(s), 2 mapping table(s)")
+
+
+def test_check_names_file_key_and_reason_of_a_bad_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    (tmp_path / "mappings" / "default.toml").write_text("[events]\nSTART_TRIAL = 5\n")
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"error: {tmp_path / 'mappings' / 'default.toml'}: events.START_TRIAL: must be a TikTok event name" in out
+
+
+def test_check_flags_names_invalid_for_the_event_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(
+        tmp_path,
+        '\n[destinations.site]\nevent_source = "web"\nevent_source_id = "C4PIX"\n'
+        'access_token = "t"\nmapping = "default"\npage_url = "https://example.com"\n',
+    )
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "events.REGISTRATION: 'Registration' is not a web standard event (destination 'site'); "
+        "use 'CompleteRegistration'" in out
+    )
+
+
+def test_check_reports_settings_errors_by_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, '\n[destinations.bad]\nevent_source = "tv"\nevent_source_id = "1"\naccess_token = "t"\n')
+    assert main(["check", "--config", str(config)]) == 1
+    assert "destinations.bad.event_source" in capsys.readouterr().out
+
+
+def test_check_reports_toml_syntax_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("[server\nport = 1\n")
+    assert main(["check", "--config", str(config)]) == 1
+    assert "invalid TOML" in capsys.readouterr().out
+
+
+def test_stats_without_a_store_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stats", "--config", str(_config(tmp_path))]) == 1
+    assert "no store at" in capsys.readouterr().err

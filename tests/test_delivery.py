@@ -1,0 +1,243 @@
+"""One delivery pass at a time, on a real SQLite store, with TikTok scripted by respx."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from forwarder.delivery import Delivery, deliver_due
+from forwarder.settings import DeliverySettings, Settings
+from forwarder.store import IngestWrite, OutboxItem, SQLiteStore, State
+from forwarder.tiktok.client import EventsApiClient
+
+from .conftest import ACCESS_TOKEN, TIKTOK, TRACK_URL, tiktok_answer
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def item(event_id: str, destination: str = "app_main", code: str | None = None) -> OutboxItem:
+    payload = {
+        "event": "StartTrial",
+        "event_time": 1_799_999_000,
+        "event_id": event_id,
+        "user": {},
+        "properties": {},
+        "app": {"app_id": "com.example.app"},
+    }
+    return OutboxItem(destination, "StartTrial", event_id, json.dumps(payload).encode(), code)
+
+
+def delivery_for(
+    store: SQLiteStore,
+    settings: Settings,
+    handler: Callable[[httpx.Request], Any],
+    clock: Clock,
+    **policy: Any,
+) -> Delivery:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Delivery(
+        store=store,
+        client=EventsApiClient(http, TIKTOK),
+        destinations=settings.destinations,
+        policy=settings.delivery.model_copy(update=policy),
+        owner="test-owner",
+        clock=clock,
+    )
+
+
+def router_with(*responses: Any) -> respx.Router:
+    router = respx.Router()
+    router.post(TRACK_URL).mock(side_effect=list(responses))
+    return router
+
+
+async def states(store: SQLiteStore) -> dict[str, int]:
+    return {event_id: state for event_id, state in await store.query("SELECT event_id, state FROM outbox")}
+
+
+def bodies(router: respx.Router) -> list[dict[str, Any]]:
+    return [json.loads(call.request.content) for call in router.calls]
+
+
+async def test_batches_are_grouped_by_destination_and_test_code(store: SQLiteStore, settings: Settings) -> None:
+    settings.destinations["web_b"] = settings.destinations["app_main"].model_copy(update={"event_source_id": "B"})
+    await store.enqueue(IngestWrite([item("1"), item("2", code="T1"), item("3"), item("4", "web_b")]), 1.0)
+    router = respx.Router()
+    router.post(TRACK_URL).mock(side_effect=lambda r: tiktok_answer(0, "OK"))
+    assert await deliver_due(delivery_for(store, settings, router.async_handler, Clock())) == 4
+    sent = sorted(
+        ((b["event_source_id"], b.get("test_event_code"), [d["event_id"] for d in b["data"]]) for b in bodies(router)),
+        key=str,
+    )
+    assert sent == [("7301234567890123456", "T1", ["2"]), ("7301234567890123456", None, ["1", "3"]), ("B", None, ["4"])]
+    for call in router.calls:
+        assert call.request.headers["Access-Token"] == ACCESS_TOKEN
+        assert call.request.headers["Content-Type"] == "application/json"
+
+
+async def test_no_request_carries_more_than_1000_events(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item(str(i)) for i in range(2500)]), 1.0)
+    router = respx.Router()
+    router.post(TRACK_URL).mock(side_effect=lambda r: tiktok_answer(0, "OK"))
+    delivery = delivery_for(store, settings, router.async_handler, Clock(), batch_size=1000)
+    while await deliver_due(delivery):
+        pass
+    assert [len(b["data"]) for b in bodies(router)] == [1000, 1000, 500]
+    assert set((await states(store)).values()) == {State.DELIVERED}
+
+
+def test_batch_size_above_tiktoks_cap_is_refused() -> None:
+    with pytest.raises(ValueError, match="less than or equal to 1000"):
+        DeliverySettings(batch_size=1001)
+
+
+async def test_http_200_with_code_40002_is_not_delivered(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    answer = tiktok_answer(40002, "Invalid value for event_id: not a valid string.", request_id="req-40002")
+    router = router_with(answer)
+    await deliver_due(delivery_for(store, settings, router.async_handler, Clock()))
+    assert await states(store) == {"1": State.FAILED}
+    rows = await store.query("SELECT last_http_status, last_code, last_message, last_request_id FROM outbox")
+    assert rows == [(200, 40002, "Invalid value for event_id: not a valid string.", "req-40002")]
+    stats = await store.stats(Clock()())
+    assert stats["destinations"]["app_main"].get("delivered", 0) == 0
+    assert stats["destinations"]["app_main"]["failed"] == 1
+    assert stats["destinations"]["app_main"]["last_error"]["request_id"] == "req-40002"
+
+
+async def test_permanent_failure_is_recorded_with_request_id(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(
+        tiktok_answer(40002, "Batch.0.properties.contents.0.content_id: Not a valid string", request_id="req-perm")
+    )
+    await deliver_due(delivery_for(store, settings, router.async_handler, Clock()))
+    attempts = await store.query("SELECT attempt, http_status, tiktok_code, request_id FROM attempts")
+    assert attempts == [(1, 200, 40002, "req-perm")]
+
+
+async def test_retry_then_success(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(
+        httpx.Response(503, text="<html>Service Unavailable</html>"),
+        tiktok_answer(40100, "Too many requests. Please retry in some time.", request_id="req-rl"),
+        httpx.ReadTimeout("read timed out"),
+        tiktok_answer(0, "OK", request_id="req-ok"),
+    )
+    clock = Clock()
+    delivery = delivery_for(store, settings, router.async_handler, clock)
+    for _ in range(4):
+        assert await deliver_due(delivery) == 1
+        assert await deliver_due(delivery) == 0  # not due again until the backoff passed
+        clock.now += 60
+    assert await states(store) == {"1": State.DELIVERED}
+    attempts = await store.query("SELECT attempt, http_status, tiktok_code, request_id FROM attempts ORDER BY id")
+    assert attempts == [(1, 503, None, None), (2, 200, 40100, "req-rl"), (3, None, None, None), (4, 200, 0, "req-ok")]
+    stats = (await store.stats(clock()))["destinations"]["app_main"]
+    assert (stats["delivered"], stats["retried"]) == (1, 3)
+
+
+async def test_backoff_grows_and_honours_retry_after(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(httpx.Response(429, headers={"Retry-After": "30"}))
+    clock = Clock()
+    delivery = delivery_for(store, settings, router.async_handler, clock, retry_base_s=1, retry_cap_s=600)
+    await deliver_due(delivery)
+    [(next_at,)] = await store.query("SELECT next_attempt_at FROM outbox")
+    assert next_at >= clock.now + 30
+    assert delivery.backoff_s(1, None) <= 1 and delivery.backoff_s(20, None) <= 600
+
+
+async def test_gives_up_after_max_attempts(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(*[httpx.Response(502)] * 3)
+    clock = Clock()
+    delivery = delivery_for(store, settings, router.async_handler, clock, max_attempts=3)
+    for _ in range(3):
+        await deliver_due(delivery)
+        clock.now += 3600
+    assert await states(store) == {"1": State.FAILED}
+    [(message,)] = await store.query("SELECT last_message FROM outbox")
+    assert message.startswith("gave up after 3 attempts")
+
+
+async def test_poisoned_event_with_index_fails_alone(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item(str(i)) for i in range(5)]), 1.0)
+    router = router_with(
+        tiktok_answer(40002, "Batch.2.properties.contents.0.content_id: Not a valid string", request_id="req-bad"),
+        tiktok_answer(0, "OK", request_id="req-rest"),
+    )
+    await deliver_due(delivery_for(store, settings, router.async_handler, Clock()))
+    assert await states(store) == {"0": 2, "1": 2, "2": State.FAILED, "3": 2, "4": 2}
+    assert [len(b["data"]) for b in bodies(router)] == [5, 4]
+    # Every attempt is in the ledger: the delivered ones show the failed batch request too.
+    history = await store.query(
+        "SELECT request_id FROM attempts JOIN outbox ON outbox.id = outbox_id WHERE event_id = '3' ORDER BY attempts.id"
+    )
+    assert history == [("req-bad",), ("req-rest",)]
+
+
+async def test_poisoned_event_without_index_is_found_by_bisection(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item(str(i)) for i in range(8)]), 1.0)
+
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        ids = [d["event_id"] for d in json.loads(request.content)["data"]]
+        return tiktok_answer(40002, "Invalid value.") if "5" in ids else tiktok_answer(0, "OK")
+
+    await deliver_due(delivery_for(store, settings, tiktok, Clock()))
+    final = await states(store)
+    assert final.pop("5") == State.FAILED
+    assert set(final.values()) == {State.DELIVERED}
+
+
+async def test_unconfigured_destination_stays_pending(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1", destination="removed")]), 1.0)
+    router = respx.Router()
+    await deliver_due(delivery_for(store, settings, router.async_handler, Clock()))
+    assert await states(store) == {"1": State.PENDING}
+    assert not router.calls
+
+
+async def test_expired_lease_is_reclaimed_and_stale_owner_is_fenced(store: SQLiteStore) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    [first] = await store.claim_due("A", 10, now=100.0, lease_s=30)
+    assert await store.claim_due("B", 10, now=120.0, lease_s=30) == []  # lease still held
+    [second] = await store.claim_due("B", 10, now=131.0, lease_s=30)
+    assert second.id == first.id and second.attempts == 2
+    from forwarder.errors import Outcome
+    from forwarder.store import Resolution
+
+    late = Resolution([first.id], State.DELIVERED, Outcome(200, 0, "OK", "req-a"))
+    assert await store.resolve("A", [late], now=140.0) == 0  # A lost its lease: its ack is ignored
+    assert await store.resolve("B", [late], now=141.0) == 1
+
+
+async def test_cancelled_pass_gives_its_rows_back(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    started = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    task = asyncio.create_task(deliver_due(delivery_for(store, settings, hang, Clock())))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    rows = await store.query("SELECT state, attempts, lease_owner FROM outbox")
+    assert rows == [(State.PENDING, 0, None)]
