@@ -98,7 +98,7 @@ def create_app(
                     runtime.delivery_task = asyncio.create_task(
                         run_worker(
                             delivery,
-                            runtime.delivery_wakeup,
+                            runtime.wakeups,
                             should_stop=lambda: stopping,
                             dedup_window_s=settings.store.dedup_window_h * 3600,
                             retention_s=settings.store.retention_delivered_h * 3600,

@@ -1,4 +1,8 @@
-"""Deliver the outbox: `deliver_due` is one pass (claim, send per destination, record); `run_worker` loops it."""
+"""Deliver the outbox, one destination at a time so none waits on another.
+
+`deliver_destination` is one pass for one destination (claim, send per test code, record, pause or resume);
+`deliver_due` runs one pass for every destination; `run_worker` loops a pass per destination until stopped.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -16,8 +20,8 @@ import structlog
 
 from .errors import DeliveryError, Outcome, PermanentError, RetryableError
 from .settings import DeliverySettings, DestinationSettings
-from .store import Claimed, Resolution, State, Store
-from .tiktok.client import EventsApiClient, track_body
+from .store import Claimed, Pause, Resolution, State, Store
+from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, track_body
 from .tiktok.payload import envelope
 
 log = structlog.get_logger(__name__)
@@ -30,11 +34,11 @@ PURGE_BATCH = 1000
 
 @dataclass
 class Delivery:
-    """Everything one delivery pass needs, injected so tests can drive a pass directly."""
+    """Everything a delivery pass needs, injected so tests can drive a pass directly."""
 
     store: Store
     client: EventsApiClient
-    destinations: dict[str, DestinationSettings]
+    destinations: Mapping[str, DestinationSettings]
     policy: DeliverySettings
     owner: str
     partner_name: str | None = None
@@ -49,22 +53,37 @@ class Delivery:
             delay = max(delay, min(retry_after_s, self.policy.retry_cap_s))
         return delay
 
+    def probe_delay_s(self, failed_probes: int) -> float:
+        return min(self.policy.pause_probe_cap_s, self.policy.pause_probe_base_s * 2.0**failed_probes)
+
 
 async def deliver_due(delivery: Delivery) -> int:
-    """Claim due events, send them grouped by destination and test code, record every outcome; how many claimed."""
+    """One pass over every destination; how many events were claimed."""
+    pauses = await delivery.store.pauses()
+    counts = await asyncio.gather(
+        *(deliver_destination(delivery, name, pauses.get(name)) for name in delivery.destinations)
+    )
+    return sum(counts)
+
+
+async def deliver_destination(delivery: Delivery, name: str, pause: Pause | None = None) -> int:
+    """Claim one destination's due events, send them, record the outcomes; how many were claimed.
+
+    A paused destination sends nothing until its probe time, then one event as the probe.
+    """
+    now = delivery.clock()
+    if pause is not None and pause.probe_at > now:
+        return 0
     policy = delivery.policy
-    claimed = await delivery.store.claim_due(delivery.owner, policy.batch_size, delivery.clock(), policy.lease_s)
+    limit = 1 if pause is not None else policy.batch_size
+    claimed = await delivery.store.claim_due(delivery.owner, name, limit, now, policy.lease_s)
     if not claimed:
         return 0
-    groups = [
-        list(rows)
-        for _, rows in groupby(
-            sorted(claimed, key=lambda c: (c.destination, c.test_event_code or "", c.id)),
-            key=lambda c: (c.destination, c.test_event_code),
-        )
-    ]
+    destination = delivery.destinations[name]
+    by_test_code = sorted(claimed, key=lambda c: (c.test_event_code or "", c.id))
+    groups = [list(rows) for _, rows in groupby(by_test_code, key=lambda c: c.test_event_code or "")]
     try:
-        results = await asyncio.gather(*(_send_group(delivery, group) for group in groups))
+        results = await asyncio.gather(*(_send(delivery, destination, rows, earlier=[]) for rows in groups))
     except asyncio.CancelledError:
         # Shutting down mid-request: give the rows back so the next start sends them at once.
         with anyio.CancelScope(shield=True):
@@ -73,16 +92,54 @@ async def deliver_due(delivery: Delivery) -> int:
     resolutions = [resolution for result in results for resolution in result]
     with anyio.CancelScope(shield=True):
         await delivery.store.resolve(delivery.owner, resolutions, delivery.clock())
+        await _update_pause(delivery, name, pause, resolutions)
     return len(claimed)
 
 
-async def _send_group(delivery: Delivery, rows: list[Claimed]) -> list[Resolution]:
-    destination = delivery.destinations.get(rows[0].destination)
-    if destination is None:
-        outcome = Outcome(None, None, f"destination {rows[0].destination!r} is not configured")
-        log.warning("delivery.unknown_destination", destination=rows[0].destination, events=len(rows))
-        return [_retry(delivery, rows, outcome, None)]
-    return await _send(delivery, destination, rows, earlier=[])
+async def _update_pause(delivery: Delivery, name: str, pause: Pause | None, resolutions: list[Resolution]) -> None:
+    refused = next((r.outcome for r in resolutions if not r.counts_as_attempt), None)
+    now = delivery.clock()
+    if refused is not None:
+        probes = pause.probes + 1 if pause else 0
+        await delivery.store.pause(
+            Pause(
+                name,
+                refused.message,
+                refused.tiktok_code,
+                pause.paused_at if pause else now,
+                now + delivery.probe_delay_s(probes),
+                probes,
+            )
+        )
+        if pause is None:
+            log.error(
+                "destination.paused",
+                destination=name,
+                tiktok_code=refused.tiktok_code,
+                http_status=refused.http_status,
+                reason=refused.message,
+                request_id=refused.request_id,
+            )
+        else:
+            log.warning(
+                "destination.probe_refused", destination=name, tiktok_code=refused.tiktok_code, failed_probes=probes + 1
+            )
+    elif pause is not None and any(r.outcome.tiktok_code is not None for r in resolutions):
+        # TikTok answered the probe with something other than a credentials error: the token works again.
+        await delivery.store.resume(name)
+        log.info("destination.resumed", destination=name, paused_s=round(now - pause.paused_at, 1))
+    elif pause is not None:
+        # The probe did not reach TikTok (timeout, 5xx): inconclusive, probe again later.
+        await delivery.store.pause(
+            Pause(
+                name,
+                pause.reason,
+                pause.tiktok_code,
+                pause.paused_at,
+                now + delivery.probe_delay_s(pause.probes),
+                pause.probes,
+            )
+        )
 
 
 async def _send(
@@ -99,18 +156,23 @@ async def _send(
         ),
         [row.payload for row in rows],
     )
+    ids = [row.id for row in rows]
     try:
         outcome = await delivery.client.send(body, destination.access_token.get_secret_value())
+    except AuthError as error:
+        # The destination's credentials, not these events, were refused: keep them pending, uncounted.
+        now = delivery.clock()
+        return [Resolution(ids, State.PENDING, error.outcome, now, earlier, counts_as_attempt=False)]
     except RetryableError as error:
         _log_failure("delivery.retry", name, rows, error)
-        return [_retry(delivery, rows, error.outcome, error.retry_after_s, earlier)]
+        return [_retry(delivery, rows, error, earlier)]
     except PermanentError as error:
         if error.outcome.tiktok_code == 40002 and len(rows) > 1:
             return await _isolate(delivery, destination, rows, error, earlier)
         _log_failure("delivery.failed", name, rows, error)
-        return [Resolution([r.id for r in rows], State.FAILED, error.outcome, earlier=earlier)]
+        return [Resolution(ids, State.FAILED, error.outcome, earlier=earlier)]
     log.info("delivery.delivered", destination=name, events=len(rows), request_id=outcome.request_id)
-    return [Resolution([r.id for r in rows], State.DELIVERED, outcome, earlier=earlier)]
+    return [Resolution(ids, State.DELIVERED, outcome, earlier=earlier)]
 
 
 async def _isolate(
@@ -136,24 +198,18 @@ async def _isolate(
     return [*halves[0], *halves[1]]
 
 
-def _retry(
-    delivery: Delivery,
-    rows: list[Claimed],
-    outcome: Outcome,
-    retry_after_s: float | None,
-    earlier: list[Outcome] | None = None,
-) -> Resolution:
+def _retry(delivery: Delivery, rows: list[Claimed], error: RetryableError, earlier: list[Outcome]) -> Resolution:
     attempts = max(row.attempts for row in rows)
-    if attempts >= delivery.policy.max_attempts:
-        outcome = Outcome(
-            outcome.http_status,
-            outcome.tiktok_code,
-            f"gave up after {attempts} attempts: {outcome.message}",
-            outcome.request_id,
-        )
-        return Resolution([r.id for r in rows], State.FAILED, outcome, earlier=earlier or [])
-    next_at = delivery.clock() + delivery.backoff_s(attempts, retry_after_s)
-    return Resolution([r.id for r in rows], State.PENDING, outcome, next_attempt_at=next_at, earlier=earlier or [])
+    limit = delivery.policy.max_attempts
+    if isinstance(error, UnknownCodeError):
+        limit = min(limit, delivery.policy.unknown_code_max_attempts)
+    outcome = error.outcome
+    if attempts >= limit:
+        message = f"gave up after {attempts} attempts: {outcome.message}"
+        final = Outcome(outcome.http_status, outcome.tiktok_code, message, outcome.request_id)
+        return Resolution([r.id for r in rows], State.FAILED, final, earlier=earlier)
+    next_at = delivery.clock() + delivery.backoff_s(attempts, error.retry_after_s)
+    return Resolution([r.id for r in rows], State.PENDING, outcome, next_attempt_at=next_at, earlier=earlier)
 
 
 def _log_failure(event: str, destination: str, rows: list[Claimed], error: DeliveryError) -> None:
@@ -169,31 +225,70 @@ def _log_failure(event: str, destination: str, rows: list[Claimed], error: Deliv
     )
 
 
+@dataclass
+class Wakeups:
+    """One event per destination: ingest sets the ones it stored events for; each destination loop waits on its own."""
+
+    events: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def __call__(self, destination: str) -> asyncio.Event:
+        return self.events.setdefault(destination, asyncio.Event())
+
+    def wake(self, destinations: set[str] | None = None) -> None:
+        for name, event in self.events.items():
+            if destinations is None or name in destinations:
+                event.set()
+
+
+async def run_destination(
+    delivery: Delivery, name: str, wakeup: asyncio.Event, should_stop: Callable[[], bool]
+) -> None:
+    """Deliver one destination until told to stop: a full batch goes straight on, else wait for new events."""
+    while not should_stop():
+        wakeup.clear()
+        try:
+            pause = (await delivery.store.pauses()).get(name)
+            claimed = await deliver_destination(delivery, name, pause)
+        except Exception:
+            log.exception("delivery.pass_failed", destination=name)
+            claimed = 0
+        if claimed < delivery.policy.batch_size and not should_stop():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), delivery.policy.poll_interval_s)
+
+
+async def run_purge(
+    delivery: Delivery, should_stop: Callable[[], bool], *, dedup_window_s: float, retention_s: float
+) -> None:
+    """Drop expired dedup keys and old delivered rows, in small batches, once a minute."""
+    while not should_stop():
+        try:
+            removed = await delivery.store.purge(
+                delivery.clock(), dedup_window_s=dedup_window_s, delivered_retention_s=retention_s, limit=PURGE_BATCH
+            )
+        except Exception:
+            log.exception("retention.failed")
+            removed = 0
+        if removed < PURGE_BATCH:
+            await asyncio.sleep(PURGE_EVERY_S)
+
+
 async def run_worker(
     delivery: Delivery,
-    wakeup: asyncio.Event,
+    wakeups: Wakeups,
     *,
     should_stop: Callable[[], bool] = lambda: False,
     dedup_window_s: float,
     retention_s: float,
 ) -> None:
-    """Deliver until told to stop: a full batch goes straight on, an empty pass waits for new events or a poll."""
-    log.info("delivery.started", owner=delivery.owner)
-    next_purge = 0.0
-    while not should_stop():
-        wakeup.clear()
-        try:
-            claimed = await deliver_due(delivery)
-            now = delivery.clock()
-            if now >= next_purge:
-                next_purge = now + PURGE_EVERY_S
-                await delivery.store.purge(
-                    now, dedup_window_s=dedup_window_s, delivered_retention_s=retention_s, limit=PURGE_BATCH
-                )
-        except Exception:
-            log.exception("delivery.pass_failed")
-            claimed = 0
-        if claimed < delivery.policy.batch_size and not should_stop():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), delivery.policy.poll_interval_s)
-    log.info("delivery.stopped", owner=delivery.owner)
+    """A delivery loop per destination plus retention, until `should_stop()` and every loop has finished."""
+    log.info("delivery.started", owner=delivery.owner, destinations=sorted(delivery.destinations))
+    loops = [run_destination(delivery, name, wakeups(name), should_stop) for name in delivery.destinations]
+    purge = asyncio.create_task(
+        run_purge(delivery, should_stop, dedup_window_s=dedup_window_s, retention_s=retention_s)
+    )
+    try:
+        await asyncio.gather(*loops)
+    finally:
+        purge.cancel()
+        log.info("delivery.stopped", owner=delivery.owner)

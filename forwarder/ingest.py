@@ -129,6 +129,8 @@ async def post_events(request: Request) -> Response:
         assert plan is not None
         for name in plan.unmapped:
             counters["destination", name, "unmapped"] += 1
+        for name in plan.value_dropped:
+            counters["destination", name, "value_dropped"] += 1
         for item in plan.items:
             counters["destination", item.destination, "received"] += 1
         plans.append(plan)
@@ -145,7 +147,7 @@ async def post_events(request: Request) -> Response:
             headers={"Retry-After": "5"},
         )
     if any(inserted):
-        runtime.wake_delivery()
+        runtime.wake_delivery({item.destination for item, new in zip(write.items, inserted, strict=True) if new})
 
     accepted = duplicates = 0
     position = 0

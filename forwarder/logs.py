@@ -85,8 +85,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # httpx logs every request URL at INFO; our delivery events say more, with fewer lines.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def uvicorn_log_config() -> dict[str, Any]:

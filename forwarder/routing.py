@@ -19,6 +19,7 @@ class Plan:
     event_id: str | None = None
     items: list[OutboxItem] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -61,11 +62,16 @@ class Routing:
                 if mapped is None:
                     plan.unmapped.append(name)
                     continue
+                properties = properties_for_tiktok(
+                    mapped.properties, mapped.rule_keys, unsupported_currency=tiktok.unsupported_currency
+                )
+                if "currency" in mapped.properties and "currency" not in properties:
+                    plan.value_dropped.append(name)
                 item = build_event(
                     event=event,
                     event_name=mapped.event,
                     event_id=event_id,
-                    properties=properties_for_tiktok(mapped.properties, mapped.rule_keys),
+                    properties=properties,
                     user=user,
                     event_source=destination.event_source,
                     page_url=destination.page_url,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .auth import KeyRing
+from .delivery import Wakeups
 from .routing import Routing
 from .settings import Settings
 from .store import Store
@@ -20,11 +21,11 @@ class Runtime:
     routing: Routing
     keyring: KeyRing
     clock: Callable[[], float] = time.time
-    delivery_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    wakeups: Wakeups = field(default_factory=Wakeups)
     delivery_task: asyncio.Task[None] | None = None
 
-    def wake_delivery(self) -> None:
-        self.delivery_wakeup.set()
+    def wake_delivery(self, destinations: set[str] | None = None) -> None:
+        self.wakeups.wake(destinations)
 
     def is_delivery_running(self) -> bool:
         if not self.settings.delivery.enabled:

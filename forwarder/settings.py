@@ -63,6 +63,9 @@ class DeliverySettings(_Section):
     retry_base_s: float = Field(2.0, gt=0)
     retry_cap_s: float = Field(900.0, gt=0)
     max_attempts: int = Field(12, ge=1)
+    unknown_code_max_attempts: int = Field(3, ge=1)  # TikTok codes we do not know: retry a few times, then fail
+    pause_probe_base_s: float = Field(30.0, gt=0)  # a paused destination is probed after this, doubling ...
+    pause_probe_cap_s: float = Field(600.0, gt=0)  # ... up to this
     shutdown_grace_s: float = Field(5.0, ge=0)
 
     @model_validator(mode="after")
@@ -79,6 +82,8 @@ class TikTokSettings(_Section):
     default_phone_region: str = "US"
     max_event_age_h: float = Field(168.0, gt=0)
     max_future_skew_s: float = Field(300.0, ge=0)
+    # A currency TikTok does not list: reject the event, or send it without value and currency.
+    unsupported_currency: Literal["reject", "drop_value"] = "reject"
 
 
 class EmulatorSettings(_Section):

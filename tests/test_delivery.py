@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 
 from forwarder.delivery import Delivery, deliver_due
 from forwarder.settings import DeliverySettings, Settings
@@ -213,9 +214,9 @@ async def test_unconfigured_destination_stays_pending(store: SQLiteStore, settin
 
 async def test_expired_lease_is_reclaimed_and_stale_owner_is_fenced(store: SQLiteStore) -> None:
     await store.enqueue(IngestWrite([item("1")]), 1.0)
-    [first] = await store.claim_due("A", 10, now=100.0, lease_s=30)
-    assert await store.claim_due("B", 10, now=120.0, lease_s=30) == []  # lease still held
-    [second] = await store.claim_due("B", 10, now=131.0, lease_s=30)
+    [first] = await store.claim_due("A", "app_main", 10, now=100.0, lease_s=30)
+    assert await store.claim_due("B", "app_main", 10, now=120.0, lease_s=30) == []  # lease still held
+    [second] = await store.claim_due("B", "app_main", 10, now=131.0, lease_s=30)
     assert second.id == first.id and second.attempts == 2
     from forwarder.errors import Outcome
     from forwarder.store import Resolution
@@ -241,3 +242,62 @@ async def test_cancelled_pass_gives_its_rows_back(store: SQLiteStore, settings: 
         await task
     rows = await store.query("SELECT state, attempts, lease_owner FROM outbox")
     assert rows == [(State.PENDING, 0, None)]
+
+
+async def test_unknown_code_is_retried_a_few_times_then_failed(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(*[tiktok_answer(41999, "brand new error")] * 3)
+    clock = Clock()
+    delivery = delivery_for(store, settings, router.async_handler, clock, unknown_code_max_attempts=3)
+    for _ in range(3):
+        await deliver_due(delivery)
+        clock.now += 3600
+    assert await states(store) == {"1": State.FAILED}
+    assert len(router.calls) == 3
+
+
+async def test_revoked_token_pauses_only_that_destination_until_a_probe_succeeds(
+    store: SQLiteStore, settings: Settings
+) -> None:
+    settings.destinations["other"] = settings.destinations["app_main"].model_copy(
+        update={"event_source_id": "OTHER", "access_token": SecretStr("good-token")}
+    )
+    await store.enqueue(IngestWrite([item(f"a{i}") for i in range(5)] + [item("b1", "other")]), 1.0)
+    revoked = {ACCESS_TOKEN}
+
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        if request.headers["Access-Token"] in revoked:
+            return tiktok_answer(40105, "Access token is incorrect or has been revoked.", request_id="req-auth")
+        return tiktok_answer(0, "OK")
+
+    clock = Clock()
+    delivery = delivery_for(store, settings, tiktok, clock, pause_probe_base_s=30)
+    await deliver_due(delivery)
+    assert await states(store) == {"a0": 0, "a1": 0, "a2": 0, "a3": 0, "a4": 0, "b1": State.DELIVERED}
+    pause = (await store.pauses())["app_main"]
+    assert (pause.tiktok_code, pause.reason) == (40105, "Access token is incorrect or has been revoked.")
+    [(attempts,)] = set(await store.query("SELECT attempts FROM outbox WHERE destination = 'app_main'"))
+    assert attempts == 0  # the token, not the events, was at fault
+
+    await store.enqueue(IngestWrite([item("b2", "other")]), clock.now)
+    assert await deliver_due(delivery) == 1  # paused: only the other destination moves
+    clock.now += 31
+    assert await deliver_due(delivery) == 1  # the probe: one event, refused again
+    assert (await store.pauses())["app_main"].probes == 1
+    clock.now += 61
+    revoked.clear()  # the advertiser fixed the permission
+    assert await deliver_due(delivery) == 1  # the probe succeeds ...
+    assert "app_main" not in await store.pauses()
+    assert await deliver_due(delivery) == 4  # ... and the rest follows
+    assert set((await states(store)).values()) == {State.DELIVERED}
+    stats = (await store.stats(clock()))["destinations"]["app_main"]
+    assert "paused" not in stats
+
+
+async def test_paused_destination_shows_in_stats(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(tiktok_answer(40001, "No permission to operate pixel code.", request_id="req-perm"))
+    await deliver_due(delivery_for(store, settings, router.async_handler, Clock()))
+    paused = (await store.stats(Clock()()))["destinations"]["app_main"]["paused"]
+    assert paused["reason"] == "No permission to operate pixel code."
+    assert paused["tiktok_code"] == 40001

@@ -70,10 +70,13 @@ def test_stats_report_every_count(client: TestClient, tiktok: respx.Router) -> N
         "event_source": "app",
         "event_source_id": "7301234567890123456",
         "configured": True,
+        "state": "active",
+        "paused": None,
         "received": 3,
         "accepted": 2,
         "duplicates": 1,
         "unmapped": 1,
+        "value_dropped": 0,
         "pending": 0,
         "in_flight": 0,
         "delivered": 2,
@@ -102,23 +105,24 @@ def test_secrets_never_reach_logs_errors_or_stats(
         ]
         + [httpx.Response(200, json={"code": 0, "message": "OK"})] * 10
     )
-    settings = make_settings(tmp_path, log_level="debug", delivery={"max_attempts": 1})
+    settings = make_settings(tmp_path, log_level="debug", delivery={"pause_probe_base_s": 0.05})
     with open_client(settings, router) as client:
         client.post("/v1/events", json=event(event_id="x1"), headers=AUTH)
-        wait_for(lambda: stats_of(client)["failed"] == 1)
+        wait_for(lambda: stats_of(client)["failed"] == 1)  # paused by 40105, then the probe got the 40002
         client.post("/v1/events", json=event(event_id="x2"), headers=AUTH)
         client.post("/v1/events", json=event(event=3), headers=AUTH)
         client.post("/v1/events", content=b"{", headers=AUTH)
         client.post("/v1/events", json=event(), headers={"Authorization": f"Bearer {INGEST_KEY}x"})
-        wait_for(lambda: stats_of(client)["failed"] == 2)
+        wait_for(lambda: stats_of(client)["delivered"] == 1)
         stats_text = client.get("/v1/stats").text
     captured = capsys.readouterr()
     everything = captured.out + captured.err + caplog.text + stats_text
-    assert "revoked" in everything  # the failure itself is visible ...
+    assert "has been revoked" in everything  # the failure itself is visible ...
     for secret in (ACCESS_TOKEN, INGEST_KEY):
         assert secret not in everything  # ... but never the secret
-    db = (tmp_path / "forwarder.db").read_bytes() + (tmp_path / "forwarder.db-wal").read_bytes()
+    db = b"".join(p.read_bytes() for p in tmp_path.glob("forwarder.db*"))
     assert ACCESS_TOKEN.encode() not in db
+    assert INGEST_KEY.encode() not in db
 
 
 def test_raw_pii_never_reaches_the_database(tmp_path: Path, tiktok: respx.Router) -> None:

@@ -48,6 +48,19 @@ class Resolution:
     outcome: Outcome
     next_attempt_at: float | None = None
     earlier: list[Outcome] = field(default_factory=list)  # requests before `outcome` that carried these rows
+    counts_as_attempt: bool = True  # False when the destination, not the events, was at fault (bad token)
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A destination TikTok refused to serve (permission or token): its events wait, a probe tests it again."""
+
+    destination: str
+    reason: str
+    tiktok_code: int | None
+    paused_at: float
+    probe_at: float
+    probes: int
 
 
 # Counters are keyed by (scope, name, metric), e.g. ("destination", "main", "delivered").
@@ -73,8 +86,8 @@ class Store(Protocol):
         """Commit new items and counters in one transaction; True per item that was new, False for a duplicate."""
         ...
 
-    async def claim_due(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
-        """Lease up to `limit` due rows (pending and due, or in flight with an expired lease) to `owner`."""
+    async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+        """Lease up to `limit` due rows of one destination (pending and due, or whose lease expired) to `owner`."""
         ...
 
     async def resolve(self, owner: str, resolutions: list[Resolution], now: float) -> int:
@@ -86,6 +99,14 @@ class Store(Protocol):
         ...
 
     async def stats(self, now: float) -> dict[str, Any]: ...
+
+    async def pauses(self) -> dict[str, Pause]: ...
+
+    async def pause(self, pause: Pause) -> None:
+        """Pause a destination (or record another failed probe of a paused one)."""
+        ...
+
+    async def resume(self, destination: str) -> None: ...
 
     async def purge(self, now: float, *, dedup_window_s: float, delivered_retention_s: float, limit: int) -> int:
         """Delete expired dedup keys and old delivered rows, at most `limit` of each; how many went."""

@@ -14,7 +14,7 @@ import anyio.to_thread
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .base import Claimed, CounterKey, IngestWrite, Resolution, State
+from .base import Claimed, CounterKey, IngestWrite, Pause, Resolution, State
 from .writer import Writer
 
 T = TypeVar("T")
@@ -36,7 +36,8 @@ def m001_outbox(db: sqlite_utils.Database) -> None:
              attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, lease_owner TEXT,
              created_at REAL NOT NULL, last_http_status INTEGER, last_code INTEGER, last_message TEXT,
              last_request_id TEXT)""",
-        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+        # Claims walk one destination's due rows, so a paused or slow destination costs the others nothing.
+        "CREATE INDEX outbox_due ON outbox (destination, state, next_attempt_at)",
         "CREATE INDEX outbox_event_id ON outbox (event_id)",
         """CREATE TABLE attempts (
              id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL,
@@ -48,6 +49,9 @@ def m001_outbox(db: sqlite_utils.Database) -> None:
         """CREATE TABLE last_errors (
              destination TEXT PRIMARY KEY, at REAL NOT NULL, http_status INTEGER, tiktok_code INTEGER,
              message TEXT, request_id TEXT)""",
+        """CREATE TABLE destination_pauses (
+             destination TEXT PRIMARY KEY, reason TEXT NOT NULL, tiktok_code INTEGER, paused_at REAL NOT NULL,
+             probe_at REAL NOT NULL, probes INTEGER NOT NULL)""",
     ):
         db.execute(statement)
 
@@ -57,21 +61,26 @@ _INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_co
                  created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"""
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
            ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
-# Expired leases first, then due pending rows; each half walks the (state, next_attempt_at) index.
+# Expired leases first, then due pending rows; each half walks the (destination, state, next_attempt_at) index.
 _CLAIM = """UPDATE outbox SET state = 1, lease_owner = :owner, next_attempt_at = :lease_until,
               attempts = attempts + 1
-            WHERE id IN (SELECT id FROM (SELECT id FROM outbox WHERE state = 1 AND next_attempt_at <= :now
+            WHERE id IN (SELECT id FROM (SELECT id FROM outbox
+                                         WHERE destination = :destination AND state = 1 AND next_attempt_at <= :now
                                          ORDER BY next_attempt_at LIMIT :limit)
                          UNION ALL
-                         SELECT id FROM (SELECT id FROM outbox WHERE state = 0 AND next_attempt_at <= :now
+                         SELECT id FROM (SELECT id FROM outbox
+                                         WHERE destination = :destination AND state = 0 AND next_attempt_at <= :now
                                          ORDER BY next_attempt_at LIMIT :limit)
                          LIMIT :limit)
             RETURNING id, destination, event, event_id, payload, test_event_code, attempts"""
 _RESOLVE = """UPDATE outbox SET state = :state, next_attempt_at = :next, lease_owner = NULL,
+                attempts = attempts - :uncounted,
                 last_http_status = :http_status, last_code = :code, last_message = :message,
                 last_request_id = :request_id
               WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 1 AND lease_owner = :owner
               RETURNING id, destination, attempts"""
+# Every destination that ever had an outbox row has an `accepted` counter.
+_DESTINATIONS_WITH_ROWS = "SELECT name FROM counters WHERE scope = 'destination' AND metric = 'accepted'"
 _METRIC_FOR_STATE = {State.DELIVERED: "delivered", State.FAILED: "failed", State.PENDING: "retried"}
 
 
@@ -154,10 +163,11 @@ class SQLiteStore:
 
         return await self._write(work)
 
-    async def claim_due(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+    async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
         def work(connection: sqlite3.Connection) -> list[Claimed]:
             rows = connection.execute(
-                _CLAIM, {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
+                _CLAIM,
+                {"owner": owner, "destination": destination, "lease_until": now + lease_s, "now": now, "limit": limit},
             ).fetchall()
             return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
@@ -180,6 +190,7 @@ class SQLiteStore:
                         "request_id": outcome.request_id,
                         "ids": json.dumps(resolution.ids),
                         "owner": owner,
+                        "uncounted": 0 if resolution.counts_as_attempt else 1,
                     },
                 ).fetchall()
                 for outbox_id, destination, attempt in rows:
@@ -233,6 +244,16 @@ class SQLiteStore:
                 entry = destinations.setdefault(name, {})
                 entry["pending" if state == State.PENDING else "in_flight"] = count
                 entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), round(now - oldest, 3))
+            for name, reason, code, paused_at, probe_at, probes in connection.execute(
+                "SELECT * FROM destination_pauses"
+            ):
+                destinations.setdefault(name, {})["paused"] = {
+                    "reason": reason,
+                    "tiktok_code": code,
+                    "since": paused_at,
+                    "next_probe_at": probe_at,
+                    "failed_probes": probes,
+                }
             for name, at, http_status, code, message, request_id in connection.execute("SELECT * FROM last_errors"):
                 destinations.setdefault(name, {})["last_error"] = {
                     "at": at,
@@ -252,17 +273,36 @@ class SQLiteStore:
                      SELECT destination, event, event_id FROM dedup_keys WHERE first_seen < ? LIMIT ?)""",
                 (now - dedup_window_s, limit),
             ).rowcount
+            destinations = [row[0] for row in connection.execute(_DESTINATIONS_WITH_ROWS)]
             ids = [
                 row[0]
+                for destination in destinations
                 for row in connection.execute(
-                    "SELECT id FROM outbox WHERE state = 2 AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT ?",
-                    (now - delivered_retention_s, limit),
+                    """SELECT id FROM outbox WHERE destination = ? AND state = 2 AND next_attempt_at < ?
+                       ORDER BY next_attempt_at LIMIT ?""",
+                    (destination, now - delivered_retention_s, limit),
                 )
             ]
             _delete_rows(connection, ids)
             return keys + len(ids)
 
         return await self._write(work)
+
+    async def pauses(self) -> dict[str, Pause]:
+        rows = await self._read(lambda c: c.execute("SELECT * FROM destination_pauses").fetchall())
+        return {row[0]: Pause(*row) for row in rows}
+
+    async def pause(self, pause: Pause) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "INSERT OR REPLACE INTO destination_pauses VALUES (?, ?, ?, ?, ?, ?)",
+                (pause.destination, pause.reason, pause.tiktok_code, pause.paused_at, pause.probe_at, pause.probes),
+            )
+
+        await self._write(work)
+
+    async def resume(self, destination: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM destination_pauses WHERE destination = ?", (destination,)))
 
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query, for tests and operators' tools."""

@@ -15,6 +15,7 @@ EventSource = Literal["web", "app"]
 class Catalog:
     standard: dict[str, frozenset[str]]
     replacements: dict[str, dict[str, str]]
+    currencies: frozenset[str]
 
     def is_standard(self, event_source: str, name: str) -> bool:
         return name in self.standard.get(event_source, frozenset())
@@ -30,4 +31,5 @@ def load_catalog() -> Catalog:
     return Catalog(
         standard={source: frozenset(data[source]) for source in ("web", "app")},
         replacements={source: dict(names) for source, names in data["replacements"].items()},
+        currencies=frozenset(data["currencies"]),
     )

@@ -22,10 +22,16 @@ RETRYABLE_CODES = frozenset({40100, 51021, 50000, 50002})
 # Permission and token problems: the request was fine, the credentials were not; fixed by config, not by data.
 AUTH_CODES = frozenset({40001, 40105})
 SUCCESS_CODES = frozenset({0, 20001})
+# The request itself is wrong (invalid parameter, price, OAuth app id, object not found): retrying cannot help.
+PERMANENT_CODES = frozenset({40000, 40002, 40007, 40101, 40110})
 
 
 class AuthError(RetryableError):
     """TikTok refused the destination's credentials (40001 permission, 40105 bad or revoked token)."""
+
+
+class UnknownCodeError(RetryableError):
+    """A non-zero code we have no rule for: worth a few retries, not the full retry budget."""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -67,7 +73,9 @@ def classify(response: httpx.Response) -> Outcome:
         raise RetryableError(outcome, retry_after)
     if code in AUTH_CODES:
         raise AuthError(outcome, retry_after)
-    raise PermanentError(outcome)
+    if code in PERMANENT_CODES:
+        raise PermanentError(outcome)
+    raise UnknownCodeError(outcome, retry_after)
 
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:

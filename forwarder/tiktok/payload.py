@@ -14,6 +14,7 @@ from typing import Any
 import phonenumbers
 
 from ..events import InboundEvent
+from .catalog import load_catalog
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _ZERO_IDFA = "00000000-0000-0000-0000-000000000000"
@@ -173,8 +174,14 @@ def _content(index: int, item: Any) -> dict[str, Any]:
     return content
 
 
-def properties_for_tiktok(properties: Mapping[str, Any], custom_keys: Iterable[str] = ()) -> dict[str, Any]:
-    """TikTok's documented properties, typed as TikTok wants them, plus keys a mapping rule named."""
+def properties_for_tiktok(
+    properties: Mapping[str, Any], custom_keys: Iterable[str] = (), *, unsupported_currency: str = "reject"
+) -> dict[str, Any]:
+    """TikTok's documented properties, typed as TikTok wants them, plus keys a mapping rule named.
+
+    A currency TikTok does not list is rejected, or (`unsupported_currency="drop_value"`) sent without value and
+    currency, so the event still counts but without a value TikTok would misread.
+    """
     out: dict[str, Any] = {key: properties[key] for key in custom_keys if properties.get(key) is not None}
     for key, value in properties.items():
         if value is None:
@@ -200,6 +207,12 @@ def properties_for_tiktok(properties: Mapping[str, Any], custom_keys: Iterable[s
         elif key in ("content_ids", "contents_ids", "content_id"):
             values = value if isinstance(value, list) else [value]
             out["content_ids"] = [_string(f"{field}.{i}", v) for i, v in enumerate(values)]
+    code = out.get("currency")
+    if code is not None and code not in load_catalog().currencies:
+        if unsupported_currency == "reject":
+            raise PayloadError("properties.currency", f"{code} is not a currency TikTok supports")
+        del out["currency"]
+        out.pop("value", None)
     return out
 
 
