@@ -1,4 +1,4 @@
-"""The `forwarder` console script: serve, check, stats, emulate."""
+"""The `forwarder` console script: serve, check, stats, explain, emulate."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import uvicorn
 
 from .app import create_app
 from .check import check_all
+from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
+from .routing import Routing
 from .settings import Settings
 from .stats import collect_stats
 from .store import make_store
-from .tiktok.emulator import create_emulator
+from .tiktok.emulator import EmulatorState, configure, create_emulator
 
 
 def _load_or_exit(config: Path | None) -> Settings:
@@ -83,10 +85,38 @@ def stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def explain_event(args: argparse.Namespace) -> int:
+    settings, tables, problems = check_all(args.config)
+    if settings is None or any(problem.level == "error" for problem in problems):
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
+    source = args.source or next(iter(settings.sources), None)
+    if source not in settings.sources:
+        print(f"unknown source {source!r}; configured: {', '.join(settings.sources) or 'none'}", file=sys.stderr)
+        return 2
+    body = sys.stdin.buffer.read() if str(args.event_file) == "-" else args.event_file.read_bytes()
+    result = explain(Routing(settings, tables), body, source, time.time())
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0 if "error" not in result else 1
+
+
 def emulate(args: argparse.Namespace) -> int:
     configure_logging("info", "auto")
+    state = EmulatorState()
+    configure(
+        state,
+        {
+            "latency_ms": args.latency_ms,
+            "failure_ratio": args.failure_ratio,
+            "rate_limit_per_s": args.rate_limit_per_s,
+            "revoked_tokens": args.revoked_token or [],
+        },
+    )
     print(f"TikTok Events API emulator on http://{args.host}:{args.port}/open_api/v1.3/event/track/", file=sys.stderr)
-    uvicorn.run(create_emulator(), host=args.host, port=args.port, log_config=uvicorn_log_config(), access_log=False)
+    uvicorn.run(
+        create_emulator(state), host=args.host, port=args.port, log_config=uvicorn_log_config(), access_log=False
+    )
     return 0
 
 
@@ -111,9 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="admin token for --url, if the service requires one")
     p.set_defaults(run=stats)
 
+    p = commands.add_parser("explain", help="print the exact TikTok request an event would produce per destination")
+    p.add_argument("event_file", type=Path, help='JSON file with one event or {"events": [...]}; - for stdin')
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--source", help="the source whose routing to use (default: the first configured)")
+    p.set_defaults(run=explain_event)
+
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    p.add_argument("--failure-ratio", type=float, default=0.0, help="share of requests answered 40100")
+    p.add_argument("--rate-limit-per-s", type=float, default=0.0, help="requests per second per token, then 40100")
+    p.add_argument("--revoked-token", action="append", help="answer 40105 to this access token (repeatable)")
     p.set_defaults(run=emulate)
     return parser
 

@@ -3,20 +3,27 @@
 It answers in TikTok's envelope (`code`, `message`, `request_id`, HTTP 200 for business errors), deduplicates
 on (event_source_id, event, event_id) as TikTok does, and can be told to misbehave for tests and demos:
 
-  GET    /_control/events     events accepted so far (and `?event_id=` to filter)
+  GET    /_control/events     events accepted so far (`?event_id=` filters), request and answer counts
   DELETE /_control/events     forget them
-  POST   /_control/script     {"responses": [{"status": 503}, {"code": 40100, "retry_after": 2}, ...],
-                               "latency_ms": 0, "revoked_tokens": ["..."]}  next answers, in order
+  POST   /_control/script     change behaviour; every key optional:
+                              {"responses": [{"status": 503}, {"code": 40100, "retry_after": 2}, ...],  next answers
+                               "latency_ms": 200,                   added to every answer
+                               "revoked_tokens": ["..."],           answered 40105
+                               "failure_ratio": 0.5, "failure": {"code": 40100},   that share of requests fails
+                               "rate_limit_per_s": 20,              more requests per second per token: 40100
+                               "reject_event_ids": ["..."]}         a request carrying one gets 40002 naming it
+  POST   /_control/reset      back to a well-behaved, empty emulator
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +37,7 @@ from .client import TRACK_PATH
 
 _HASHED = re.compile(r"[0-9a-f]{64}")
 _HASHED_USER_FIELDS = ("email", "phone", "external_id")
+_ATT_STATUSES = frozenset({"AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"})
 MAX_EVENTS = 1000
 
 
@@ -44,8 +52,24 @@ class EmulatorState:
     script: deque[dict[str, Any]] = field(default_factory=deque)
     latency_ms: float = 0.0
     revoked_tokens: set[str] = field(default_factory=set)
+    failure_ratio: float = 0.0
+    failure: dict[str, Any] = field(default_factory=lambda: {"code": 40100, "message": "Too many requests."})
+    rate_limit_per_s: float = 0.0
+    reject_event_ids: set[str] = field(default_factory=set)
+    windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (second, requests in it)
     requests: int = 0
     duplicates: int = 0
+    answers: Counter[str] = field(default_factory=Counter)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def is_over_rate_limit(self, token: str) -> bool:
+        if not self.rate_limit_per_s:
+            return False
+        second = int(time.monotonic())
+        window, count = self.windows.get(token, (second, 0))
+        count = count + 1 if window == second else 1
+        self.windows[token] = (second, count)
+        return count > self.rate_limit_per_s
 
 
 def _request_id() -> str:
@@ -77,35 +101,78 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
     return data
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _validate_event(where: str, event: Any, source: str, standard: frozenset[str]) -> None:
     if not isinstance(event, dict):
         raise Invalid(f"{where}: Not a valid object.")
     if not isinstance(event.get("event"), str) or not event["event"]:
         raise Invalid(f"{where}.event: Not a valid string.")
-    if not isinstance(event.get("event_time"), int) or isinstance(event["event_time"], bool):
+    if not _is_int(event.get("event_time")):
         raise Invalid(f"{where}.event_time: Not a valid integer.")
     if event["event_time"] > 10**11:
         raise Invalid(f"{where}.event_time: must be a Unix timestamp in seconds.")
     if "event_id" in event and not isinstance(event["event_id"], str):
-        raise Invalid(f"{where}.event_id: Not a valid string.")
-    user = event.get("user", {})
+        raise Invalid(f"Invalid value for event_id: not a valid string. ({where}.event_id)")
+    if "limited_data_use" in event and not isinstance(event["limited_data_use"], bool):
+        raise Invalid(f"{where}.limited_data_use: Not a valid boolean.")
+    _validate_user(f"{where}.user", event.get("user", {}))
+    _validate_properties(f"{where}.properties", event.get("properties", {}))
+    if source == "app" and not (isinstance(event.get("app"), dict) and isinstance(event["app"].get("app_id"), str)):
+        raise Invalid(f"{where}.app.app_id: Missing data for required field.")
+    if source == "web" and not (isinstance(event.get("page"), dict) and event["page"].get("url")):
+        raise Invalid(f"{where}.page.url: Missing data for required field.")
+    if event["event"] not in standard and _looks_like_wrong_standard(event["event"]):
+        raise Invalid(f"{where}.event: {event['event']} is not a standard event for event_source {source}.")
+
+
+def _validate_user(where: str, user: Any) -> None:
     if not isinstance(user, dict):
-        raise Invalid(f"{where}.user: Not a valid object.")
+        raise Invalid(f"{where}: Not a valid object.")
     for key in _HASHED_USER_FIELDS:
         values = user.get(key, [])
         for value in values if isinstance(values, list) else [values]:
             if not isinstance(value, str) or not _HASHED.fullmatch(value):
-                raise Invalid(f"{where}.user.{key}: must be a SHA-256 lowercase hex digest.")
-    properties = event.get("properties", {})
-    for i, content in enumerate(properties.get("contents", []) if isinstance(properties, dict) else []):
+                raise Invalid(f"{where}.{key}: must be a SHA-256 lowercase hex digest.")
+    for key in ("ip", "user_agent", "locale", "idfa", "idfv", "gaid", "ttclid", "ttp"):
+        if key in user and not isinstance(user[key], str):
+            raise Invalid(f"{where}.{key}: Not a valid string.")
+    if "att_status" in user and user["att_status"] not in _ATT_STATUSES:
+        raise Invalid(f"{where}.att_status: must be one of {', '.join(sorted(_ATT_STATUSES))}.")
+
+
+def _validate_properties(where: str, properties: Any) -> None:
+    if not isinstance(properties, dict):
+        raise Invalid(f"{where}: Not a valid object.")
+    if "value" in properties and not _is_number(properties["value"]):
+        raise Invalid(f"{where}.value: Not a valid number.")
+    if "currency" in properties and properties["currency"] not in load_catalog().currencies:
+        raise Invalid(f"{where}.currency: Invalid currency code.")
+    for key in ("order_id", "shop_id", "content_type", "search_string", "description"):
+        if key in properties and not isinstance(properties[key], str):
+            raise Invalid(f"{where}.{key}: Not a valid string.")
+    if "content_ids" in properties and not (
+        isinstance(properties["content_ids"], list) and all(isinstance(v, str) for v in properties["content_ids"])
+    ):
+        raise Invalid(f"{where}.content_ids: Not a valid list of strings.")
+    contents = properties.get("contents", [])
+    if not isinstance(contents, list):
+        raise Invalid(f"{where}.contents: Not a valid list.")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict):
+            raise Invalid(f"{where}.contents.{i}: Not a valid object.")
         if "content_id" in content and not isinstance(content["content_id"], str):
-            raise Invalid(f"{where}.properties.contents.{i}.content_id: Not a valid string")
-    if source == "app" and not (isinstance(event.get("app"), dict) and event["app"].get("app_id")):
-        raise Invalid(f"{where}.app.app_id: Missing data for required field.")
-    if source == "web" and not (isinstance(event.get("page"), dict) and event["page"].get("url")):
-        raise Invalid(f"{where}.page.url: Missing data for required field.")
-    if event["event"] not in standard and event["event"][:1].isupper() and _looks_like_wrong_standard(event["event"]):
-        raise Invalid(f"{where}.event: {event['event']} is not a standard event for event_source {source}.")
+            raise Invalid(f"{where}.contents.{i}.content_id: Not a valid string")
+        if "price" in content and not _is_number(content["price"]):
+            raise Invalid(f"{where}.contents.{i}.price: Not a valid number.")
+        if "quantity" in content and not _is_int(content["quantity"]):
+            raise Invalid(f"{where}.contents.{i}.quantity: Not a valid integer.")
 
 
 def _looks_like_wrong_standard(name: str) -> bool:
@@ -114,25 +181,41 @@ def _looks_like_wrong_standard(name: str) -> bool:
     return any(name in names for names in catalog.standard.values())
 
 
+def configure(state: EmulatorState, spec: dict[str, Any]) -> None:
+    """Apply a `/_control/script` document (or the `forwarder emulate` options) to the emulator."""
+    if not isinstance(spec, dict):
+        raise ValueError("the script must be a JSON object")
+    state.script.extend(dict(response) for response in spec.get("responses", []))
+    state.latency_ms = float(spec.get("latency_ms", state.latency_ms))
+    state.revoked_tokens = set(spec.get("revoked_tokens", state.revoked_tokens))
+    state.failure_ratio = float(spec.get("failure_ratio", state.failure_ratio))
+    state.failure = dict(spec.get("failure", state.failure))
+    state.rate_limit_per_s = float(spec.get("rate_limit_per_s", state.rate_limit_per_s))
+    state.reject_event_ids = set(spec.get("reject_event_ids", state.reject_event_ids))
+
+
 def create_emulator(state: EmulatorState | None = None) -> Starlette:
     state = state or EmulatorState()
 
-    async def track(request: Request) -> Response:
-        state.requests += 1
+    def scripted(spec: dict[str, Any]) -> Response:
+        status = int(spec.get("status", 200))
+        headers = {"Retry-After": str(spec["retry_after"])} if "retry_after" in spec else None
+        if "code" in spec or status == 200:
+            return _answer(int(spec.get("code", 0)), spec.get("message", "scripted"), status, headers)
+        return Response(spec.get("body", "upstream error"), status_code=status, headers=headers)
+
+    async def answer(request: Request) -> Response:
         token = request.headers.get("access-token", "")
         if state.latency_ms:
             await asyncio.sleep(state.latency_ms / 1000)
         if state.script:
-            scripted = state.script.popleft()
-            status = int(scripted.get("status", 200))
-            headers = {"Retry-After": str(scripted["retry_after"])} if "retry_after" in scripted else None
-            if "code" in scripted or status == 200:
-                return _answer(int(scripted.get("code", 0)), scripted.get("message", "scripted"), status, headers)
-            return Response(scripted.get("body", "upstream error"), status_code=status, headers=headers)
-        if not token:
+            return scripted(state.script.popleft())
+        if state.failure_ratio and state.rng.random() < state.failure_ratio:
+            return scripted(state.failure)
+        if not token or token in state.revoked_tokens:
             return _answer(40105, "Access token is incorrect or has been revoked.")
-        if token in state.revoked_tokens:
-            return _answer(40105, "Access token is incorrect or has been revoked.")
+        if state.is_over_rate_limit(token):
+            return _answer(40100, "App reaches the QPS limit.")
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _answer(40002, "Content-Type must be application/json.")
         try:
@@ -140,6 +223,9 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
             data = validate_body(body)
         except (ValueError, Invalid) as error:
             return _answer(40002, str(error) if isinstance(error, Invalid) else "Request body is not valid JSON.")
+        for index, event in enumerate(data):
+            if event.get("event_id") in state.reject_event_ids:
+                return _answer(40002, f"data.{index}.properties: rejected by the emulator's reject_event_ids.")
         request_id = _request_id()
         for event in data:
             key = (body["event_source_id"], event["event"], event.get("event_id") or "")
@@ -158,24 +244,45 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
             )
         return JSONResponse({"code": 0, "message": "OK", "request_id": request_id, "data": {}})
 
+    async def track(request: Request) -> Response:
+        state.requests += 1
+        response = await answer(request)
+        code = json.loads(bytes(response.body)).get("code") if isinstance(response, JSONResponse) else None
+        state.answers[str(code) if code is not None else f"http_{response.status_code}"] += 1
+        return response
+
     async def list_events(request: Request) -> Response:
         event_id = request.query_params.get("event_id")
         events = [e for e in state.accepted if event_id is None or e.get("event_id") == event_id]
         return JSONResponse(
-            {"count": len(events), "requests": state.requests, "duplicates": state.duplicates, "events": events}
+            {
+                "count": len(events),
+                "requests": state.requests,
+                "duplicates": state.duplicates,
+                "answers": dict(state.answers),
+                "events": events,
+            }
         )
 
     async def reset_events(request: Request) -> Response:
         state.accepted.clear()
         state.seen.clear()
+        state.answers.clear()
         state.requests = state.duplicates = 0
         return Response(status_code=204)
 
+    async def reset(request: Request) -> Response:
+        fresh = EmulatorState()
+        for name in state.__dataclass_fields__:
+            setattr(state, name, getattr(fresh, name))
+        return Response(status_code=204)
+
     async def script(request: Request) -> Response:
-        spec = await request.json()
-        state.script.extend(spec.get("responses", []))
-        state.latency_ms = float(spec.get("latency_ms", state.latency_ms))
-        state.revoked_tokens = set(spec.get("revoked_tokens", state.revoked_tokens))
+        try:
+            spec = await request.json()
+            configure(state, spec)
+        except (ValueError, TypeError) as error:
+            return JSONResponse({"error": "invalid_script", "message": str(error)}, status_code=400)
         return JSONResponse({"queued": len(state.script)})
 
     app = Starlette(
@@ -184,6 +291,7 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
             Route("/_control/events", list_events, methods=["GET"]),
             Route("/_control/events", reset_events, methods=["DELETE"]),
             Route("/_control/script", script, methods=["POST"]),
+            Route("/_control/reset", reset, methods=["POST"]),
         ]
     )
     app.state.emulator = state

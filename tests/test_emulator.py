@@ -1,0 +1,147 @@
+"""The local Events API emulator: TikTok's envelope, strict validation, dedup, and scripted misbehaviour."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from forwarder.tiktok.emulator import create_emulator
+
+TRACK = "/open_api/v1.3/event/track/"
+TOKEN = {"Access-Token": "tok"}
+HASH = "ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976"
+
+
+@pytest.fixture
+def emulator() -> Iterator[TestClient]:
+    with TestClient(create_emulator()) as client:
+        yield client
+
+
+def body(**event: Any) -> dict[str, Any]:
+    data = {
+        "event": "StartTrial",
+        "event_time": 1_795_000_000,
+        "event_id": "e1",
+        "user": {"email": [HASH]},
+        "properties": {
+            "value": 9.99,
+            "currency": "USD",
+            "contents": [{"content_id": "s", "quantity": 1, "price": 9.99}],
+        },
+        "app": {"app_id": "com.example.app"},
+    }
+    data.update(event)
+    return {"event_source": "app", "event_source_id": "7301234567890123456", "data": [data]}
+
+
+def test_a_valid_request_is_accepted_and_recorded(emulator: TestClient) -> None:
+    answer = emulator.post(TRACK, json=body(), headers=TOKEN).json()
+    assert answer["code"] == 0 and answer["message"] == "OK" and answer["request_id"]
+    recorded = emulator.get("/_control/events").json()
+    assert recorded["count"] == 1 and recorded["events"][0]["event_id"] == "e1"
+    assert recorded["answers"] == {"0": 1}
+
+
+def test_duplicates_are_absorbed_like_tiktok(emulator: TestClient) -> None:
+    emulator.post(TRACK, json=body(), headers=TOKEN)
+    assert emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 0
+    recorded = emulator.get("/_control/events").json()
+    assert (recorded["count"], recorded["duplicates"]) == (1, 1)
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    request = copy.deepcopy(body())
+    target: Any = request
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return request
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("event_source", "tv", "event_source"),
+        ("event_source_id", 7301234567890123456, "Invalid value for event_source_id: not a valid string."),
+        ("data", [], "data"),
+        ("data.0.event_id", 123, "Invalid value for event_id: not a valid string."),
+        ("data.0.event_time", 1_795_000_000_000, "seconds"),
+        ("data.0.event_time", "1795000000", "data.0.event_time"),
+        ("data.0.user.email", ["a@example.com"], "data.0.user.email: must be a SHA-256"),
+        ("data.0.user.phone", HASH.upper(), "data.0.user.phone"),
+        ("data.0.user.att_status", "YES", "att_status"),
+        ("data.0.properties.value", "9.99", "data.0.properties.value"),
+        ("data.0.properties.currency", "usd", "currency"),
+        ("data.0.properties.content_ids", "sku", "content_ids"),
+        ("data.0.properties.contents.0.content_id", 42, "contents.0.content_id: Not a valid string"),
+        ("data.0.properties.contents.0.quantity", 1.5, "quantity"),
+        ("data.0.app", KeyError, "data.0.app.app_id"),
+        ("data.0.event", "CompleteRegistration", "not a standard event for event_source app"),
+        ("data.0.limited_data_use", "no", "limited_data_use"),
+    ],
+)
+def test_invalid_requests_get_40002_in_an_http_200(emulator: TestClient, path: str, value: Any, message: str) -> None:
+    response = emulator.post(TRACK, json=_with(path, value), headers=TOKEN)
+    assert response.status_code == 200
+    assert response.json()["code"] == 40002
+    assert message in response.json()["message"]
+    assert emulator.get("/_control/events").json()["count"] == 0
+
+
+def test_more_than_1000_events_reject_the_whole_request(emulator: TestClient) -> None:
+    request = body()
+    request["data"] = [dict(request["data"][0], event_id=str(i)) for i in range(1001)]
+    assert emulator.post(TRACK, json=request, headers=TOKEN).json()["code"] == 40002
+
+
+def test_custom_events_and_web_pages(emulator: TestClient) -> None:
+    assert emulator.post(TRACK, json=body(event="LevelUpBonus"), headers=TOKEN).json()["code"] == 0
+    web = {
+        "event_source": "web",
+        "event_source_id": "C4PIX",
+        "data": [{"event": "Purchase", "event_time": 1_795_000_000, "page": {"url": "https://example.com"}}],
+    }
+    assert emulator.post(TRACK, json=web, headers=TOKEN).json()["code"] == 0
+    del web["data"][0]["page"]  # type: ignore[attr-defined]
+    assert "page.url" in emulator.post(TRACK, json=web, headers=TOKEN).json()["message"]
+
+
+def test_missing_and_revoked_tokens_get_40105(emulator: TestClient) -> None:
+    assert emulator.post(TRACK, json=body()).json()["code"] == 40105
+    emulator.post("/_control/script", json={"revoked_tokens": ["tok"]})
+    assert emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 40105
+
+
+def test_scripted_answers_come_first_in_order(emulator: TestClient) -> None:
+    emulator.post("/_control/script", json={"responses": [{"status": 503}, {"code": 40100, "retry_after": 3}]})
+    assert emulator.post(TRACK, json=body(), headers=TOKEN).status_code == 503
+    limited = emulator.post(TRACK, json=body(), headers=TOKEN)
+    assert limited.json()["code"] == 40100 and limited.headers["Retry-After"] == "3"
+    assert emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 0
+
+
+def test_failure_ratio_and_reset(emulator: TestClient) -> None:
+    emulator.post("/_control/script", json={"failure_ratio": 1.0, "failure": {"code": 40100}})
+    assert all(emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 40100 for _ in range(5))
+    emulator.post("/_control/reset")
+    assert emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 0
+
+
+def test_rate_limit_per_token(emulator: TestClient) -> None:
+    emulator.post("/_control/script", json={"rate_limit_per_s": 2})
+    codes = [emulator.post(TRACK, json=body(event_id=str(i)), headers=TOKEN).json()["code"] for i in range(6)]
+    assert codes.count(40100) >= 2  # at most 2 pass per second; the loop may straddle two seconds
+    assert emulator.post(TRACK, json=body(), headers={"Access-Token": "other"}).json()["code"] == 0
+
+
+def test_bad_script_is_400(emulator: TestClient) -> None:
+    assert emulator.post("/_control/script", content=b"[1]").status_code == 400
