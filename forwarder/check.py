@@ -83,26 +83,7 @@ def check_mappings(settings: Settings) -> tuple[dict[str, MappingTable], list[Pr
                     )
                 )
             else:
-                case_twin = next((n for n in catalog.standard[source] if n.lower() == rule.event.lower()), None)
-                if case_twin:
-                    problems.append(
-                        Problem(
-                            "error",
-                            str(table.path),
-                            key,
-                            f"{rule.event!r}: event names are case-sensitive; use {case_twin!r}",
-                        )
-                    )
-                else:
-                    problems.append(
-                        Problem(
-                            "warning",
-                            str(table.path),
-                            key,
-                            f"{rule.event!r} is a custom event for {source} destination {name!r}: "
-                            "TikTok reports it but cannot optimise on it",
-                        )
-                    )
+                problems.append(_unknown_name_problem(str(table.path), key, rule.event, source, name))
     return tables, problems
 
 
@@ -112,3 +93,27 @@ def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, Mapp
         return None, {}, problems
     tables, more = check_mappings(settings)
     return settings, tables, problems + more
+
+
+def _unknown_name_problem(file: str, key: str, event: str, source: str, destination: str) -> Problem:
+    """A name in no catalogue: a case slip of a standard name is an error, anything else a custom event."""
+    standard = load_catalog().standard
+    for catalogue_source in (source, *sorted(set(standard) - {source})):
+        twin = next((n for n in standard[catalogue_source] if n.lower() == event.lower()), None)
+        if twin and catalogue_source == source:
+            return Problem("error", file, key, f"{event!r}: event names are case-sensitive; use {twin!r}")
+        if twin:
+            return Problem(
+                "error",
+                file,
+                key,
+                f"{event!r} is not a {source} standard event (it looks like {catalogue_source} event "
+                f"{twin!r}, which {source} destinations do not take)",
+            )
+    return Problem(
+        "warning",
+        file,
+        key,
+        f"{event!r} is a custom event for {source} destination {destination!r}: "
+        "TikTok reports it but cannot optimise on it",
+    )

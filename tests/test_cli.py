@@ -68,3 +68,30 @@ def test_check_reports_toml_syntax_errors(tmp_path: Path, capsys: pytest.Capture
 def test_stats_without_a_store_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stats", "--config", str(_config(tmp_path))]) == 1
     assert "no store at" in capsys.readouterr().err
+
+
+def test_check_warns_on_deprecated_and_errs_on_wrong_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(
+        tmp_path,
+        '\n[destinations.site]\nevent_source = "web"\nevent_source_id = "C4PIX"\n'
+        'access_token = "t"\nmapping = "legacy"\npage_url = "https://example.com"\n',
+    )
+    (tmp_path / "mappings" / "legacy.toml").write_text(
+        '[events]\nPURCHASE = "CompletePayment"\nOPEN = "LaunchApp"\nLEVEL = "LevelUp"\n'
+    )
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    legacy = tmp_path / "mappings" / "legacy.toml"
+    assert f"warning: {legacy}: events.PURCHASE: 'CompletePayment' is deprecated for web events; use 'Purchase'" in out
+    assert f"error: {legacy}: events.OPEN: 'LaunchApp' is not a web standard event" in out
+    assert f"warning: {legacy}: events.LEVEL: 'LevelUp' is a custom event for web destination 'site'" in out
+
+
+def test_check_catches_a_case_slip_for_the_same_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    (tmp_path / "mappings" / "default.toml").write_text('[events]\nOPEN = "LaunchApp"\nIMPR = "InAppAdImpr"\n')
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "events.OPEN: 'LaunchApp': event names are case-sensitive; use 'LaunchAPP'" in out
+    assert "events.IMPR: 'InAppAdImpr' is not a app standard event" not in out
+    assert "InAppAdImpr" in out and "InAppADImpr" in out
