@@ -79,7 +79,7 @@ def check_mappings(settings: Settings) -> tuple[dict[str, MappingTable], list[Pr
                         "error",
                         str(table.path),
                         key,
-                        f"{rule.event!r} is not a {source} standard event (destination {name!r}){hint}",
+                        f"{rule.event!r} is not {_article(source)} {source} standard event (destination {name!r}){hint}",
                     )
                 )
             else:
@@ -107,7 +107,7 @@ def _unknown_name_problem(file: str, key: str, event: str, source: str, destinat
                 "error",
                 file,
                 key,
-                f"{event!r} is not a {source} standard event (it looks like {catalogue_source} event "
+                f"{event!r} is not {_article(source)} {source} standard event (it looks like {catalogue_source} event "
                 f"{twin!r}, which {source} destinations do not take)",
             )
     return Problem(
@@ -117,3 +117,7 @@ def _unknown_name_problem(file: str, key: str, event: str, source: str, destinat
         f"{event!r} is a custom event for {source} destination {destination!r}: "
         "TikTok reports it but cannot optimise on it",
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
