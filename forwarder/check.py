@@ -79,7 +79,8 @@ def check_mappings(settings: Settings) -> tuple[dict[str, MappingTable], list[Pr
                         "error",
                         str(table.path),
                         key,
-                        f"{rule.event!r} is not {_article(source)} {source} standard event (destination {name!r}){hint}",
+                        f"{rule.event!r} is not {_article(source)} {source} standard event "
+                        f"(destination {name!r}){hint}",
                     )
                 )
             else:
