@@ -146,3 +146,10 @@ def test_source_only_reaches_its_destinations(tmp_path: Path, tiktok: respx.Rout
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready", "store": True, "delivery": True}
+
+
+def test_unsupported_currency_policy_counts_dropped_values(tmp_path: Path, tiktok: respx.Router) -> None:
+    settings = make_settings(tmp_path, tiktok={"base_url": "https://tiktok.test", "unsupported_currency": "drop_value"})
+    with open_client(settings, tiktok) as client:
+        assert post(client, event(properties={"value": 3, "currency": "BGN"})).status_code == 202
+        assert client.get("/v1/stats").json()["destinations"]["app_main"]["value_dropped"] == 1

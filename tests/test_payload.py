@@ -187,3 +187,24 @@ def test_track_body_splices_stored_items_into_the_envelope() -> None:
         "test_event_code": "T1",
         "data": [{"event": "A"}, {"event": "B"}],
     }
+
+
+def test_currency_outside_tiktoks_list_is_rejected_by_default() -> None:
+    with pytest.raises(PayloadError) as raised:
+        properties_for_tiktok({"value": 5, "currency": "BGN"})
+    assert raised.value.field == "properties.currency"
+    assert "BGN is not a currency TikTok supports" in raised.value.message
+
+
+def test_currency_policy_can_drop_value_and_currency_instead() -> None:
+    props = properties_for_tiktok({"value": 5, "currency": "bgn", "order_id": 7}, unsupported_currency="drop_value")
+    assert props == {"order_id": "7"}
+
+
+def test_every_listed_currency_is_accepted() -> None:
+    from forwarder.tiktok.catalog import load_catalog
+
+    currencies = load_catalog().currencies
+    assert len(currencies) == 62 and {"USD", "EUR", "JPY", "VES"} <= currencies
+    for code in currencies:
+        assert properties_for_tiktok({"currency": code.lower()})["currency"] == code
