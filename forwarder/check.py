@@ -47,7 +47,6 @@ def check_mappings(settings: Settings) -> tuple[dict[str, MappingTable], list[Pr
     except MappingError as error:
         return {}, [Problem("error", error.file, error.key, error.reason)]
     problems: list[Problem] = []
-    catalog = load_catalog()
     for name, destination in settings.destinations.items():
         table = tables.get(destination.mapping)
         if table is None:
@@ -61,31 +60,28 @@ def check_mappings(settings: Settings) -> tuple[dict[str, MappingTable], list[Pr
                 )
             )
             continue
-        source = destination.event_source
-        for inbound, rule in table.rules.items():
-            key = f"events.{inbound}"
-            suggestion = catalog.replacement(source, rule.event)
-            hint = f"; use {suggestion!r}" if suggestion else ""
-            if catalog.is_standard(source, rule.event):
-                if suggestion:
-                    problems.append(
-                        Problem(
-                            "warning", str(table.path), key, f"{rule.event!r} is deprecated for {source} events{hint}"
-                        )
-                    )
-            elif any(rule.event in names for names in catalog.standard.values()) or suggestion:
-                problems.append(
-                    Problem(
-                        "error",
-                        str(table.path),
-                        key,
-                        f"{rule.event!r} is not {_article(source)} {source} standard event "
-                        f"(destination {name!r}){hint}",
-                    )
-                )
-            else:
-                problems.append(_unknown_name_problem(str(table.path), key, rule.event, source, name))
+        for inbound, rules in table.rules.items():
+            for index, rule in enumerate(rules):
+                key = f"events.{inbound}" + (f".{index}" if len(rules) > 1 else "")
+                problem = check_event_name(str(table.path), key, rule.event, destination.event_source, name)
+                if problem is not None:
+                    problems.append(problem)
     return tables, problems
+
+
+def check_event_name(file: str, key: str, event: str, source: str, destination: str) -> Problem | None:
+    """Whether `event` suits a destination of `source`: errors for wrong-source names, warnings for the rest."""
+    catalog = load_catalog()
+    suggestion = catalog.replacement(source, event)
+    hint = f"; use {suggestion!r}" if suggestion else ""
+    if catalog.is_standard(source, event):
+        if suggestion:
+            return Problem("warning", file, key, f"{event!r} is deprecated for {source} events{hint}")
+        return None
+    if any(event in names for names in catalog.standard.values()) or suggestion:
+        message = f"{event!r} is not {_article(source)} {source} standard event (destination {destination!r}){hint}"
+        return Problem("error", file, key, message)
+    return _unknown_name_problem(file, key, event, source, destination)
 
 
 def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, MappingTable], list[Problem]]:

@@ -34,33 +34,41 @@ def _explain_one(routing: Routing, index: int, raw: Any, source: str, now: float
         return {"index": index, "rejected": plan.errors}
     settings = routing.settings
     routed = {name for name, _ in routing.destinations_for(source, event)}
-    items = {item.destination: item for item in plan.items}
     destinations: dict[str, Any] = {}
     for name, destination in settings.destinations.items():
+        table = routing.tables[destination.mapping]
         if name not in routed:
             destinations[name] = {"status": "not_routed", "reason": _why_not_routed(routing, name, source, event)}
-        elif name in plan.unmapped:
-            destinations[name] = {
-                "status": "dropped",
-                "reason": f"{event.event!r} is not in mapping table {destination.mapping!r} nor a standard event "
-                f"for {destination.event_source} destinations, and the destination drops unmapped events",
-            }
+        elif name in plan.dropped:
+            destinations[name] = {"status": "dropped", "reason": _why_dropped(plan.dropped[name], event, table.label)}
         else:
-            item = items[name]
+            items = [item for item in plan.items if item.destination == name]
             body = envelope(
                 event_source=destination.event_source,
                 event_source_id=destination.event_source_id,
-                data=[json.loads(item.payload)],
+                data=[json.loads(item.payload) for item in items],
                 partner_name=settings.tiktok.partner_name,
-                test_event_code=item.test_event_code,
+                test_event_code=event.test_event_code,
             )
             destinations[name] = {
                 "status": "send",
-                "event": item.event,
+                "events": [item.event for item in items],
+                "mapping": table.label,
                 "note": "unsupported currency: sent without value" if name in plan.value_dropped else None,
                 "request": {"method": "POST", "url": settings.tiktok.base_url.rstrip("/") + TRACK_PATH, "body": body},
             }
     return {"index": index, "event_id": plan.event_id, "destinations": destinations}
+
+
+def _why_dropped(reason: str, event: InboundEvent, table: str) -> str:
+    if reason == "denied":
+        return f"{event.event!r} is excluded by the allow or deny list of mapping table {table}"
+    if reason == "filtered":
+        return f"no rule for {event.event!r} in mapping table {table} has its `when` conditions met"
+    return (
+        f"{event.event!r} is not in mapping table {table} nor a TikTok standard event for this destination, "
+        "and unmapped events are dropped"
+    )
 
 
 def _why_not_routed(routing: Routing, name: str, source: str, event: InboundEvent) -> str:

@@ -127,8 +127,8 @@ async def post_events(request: Request) -> Response:
             rejected.append({"index": index, "errors": errors})
             continue
         assert plan is not None
-        for name in plan.unmapped:
-            counters["destination", name, "unmapped"] += 1
+        for name, reason in plan.dropped.items():
+            counters["destination", name, reason] += 1
         for name in plan.value_dropped:
             counters["destination", name, "value_dropped"] += 1
         for item in plan.items:

@@ -1,7 +1,26 @@
-"""Mapping tables (TOML files in `mappings/`): which TikTok event an inbound event becomes."""
+"""Mapping tables (TOML files in `mappings/`): which TikTok event(s) an inbound event becomes, and with what.
+
+A table file:
+
+    description = "..."
+    unmapped = "drop"                   # or "custom": the table's policy for names without a rule
+    allow = ["PURCHASE", "START_TRIAL"] # optional: only these inbound names; or deny = [...]
+    [static]
+    properties = { content_type = "product" }   # added to every event this table sends
+
+    [events]
+    START_TRIAL = "StartTrial"                  # rename
+    LOGIN = ["Login", "CompleteTutorial"]        # one inbound event, several TikTok events
+    [[events.SUBSCRIPTION]]                     # rules with conditions and property mappings
+    event = "StartTrial"
+    when = { "properties.period_type" = "TRIAL" }
+    properties = { value = { path = "properties.price", type = "number", default = 0 } }
+    defaults = { currency = "USD" }
+"""
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,36 +28,56 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import MappingError
+from .mapping_rules import Condition, PropertySource, parse_condition, parse_property_source
 from .tiktok.catalog import load_catalog
 
 UnmappedPolicy = Literal["drop", "custom"]
-_RULE_KEYS = {"event", "properties", "defaults"}
+_TABLE_KEYS = {"description", "unmapped", "allow", "deny", "static", "events"}
+_RULE_KEYS = {"event", "properties", "defaults", "when"}
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Send an inbound event as `event`, with properties copied from paths and static defaults."""
+    """Send an inbound event as `event` when every condition holds, with mapped and default properties."""
 
     event: str
-    properties: Mapping[str, str] = field(default_factory=dict)  # TikTok property -> dotted inbound path
+    properties: Mapping[str, PropertySource] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    when: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
 class MappingTable:
     name: str
     path: Path
-    rules: Mapping[str, Rule]
+    rules: Mapping[str, tuple[Rule, ...]]
+    version: str = ""  # content hash: each outbox row records the version that produced it
+    unmapped: UnmappedPolicy | None = None
+    allow: frozenset[str] | None = None
+    deny: frozenset[str] = frozenset()
+    static_properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
 
 
 @dataclass(frozen=True)
 class MappedEvent:
-    """A TikTok event name and the inbound properties after the rule's paths and defaults."""
+    """A TikTok event name and the inbound properties after the rule's paths, defaults and static fields."""
 
     event: str
     properties: dict[str, Any]
-    rule_keys: frozenset[str] = frozenset()  # properties the rule set: forwarded even if TikTok has no such key
+    rule_keys: frozenset[str] = frozenset()  # properties the table set: forwarded even if TikTok has no such key
     is_custom: bool = False
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """What an inbound name became for one destination; `dropped` says why when nothing is sent."""
+
+    events: list[MappedEvent]
+    dropped: Literal["unmapped", "filtered", "denied"] | None = None
 
 
 def load_mappings(directory: Path) -> dict[str, MappingTable]:
@@ -52,48 +91,91 @@ def load_mappings(directory: Path) -> dict[str, MappingTable]:
 
 
 def load_table(path: Path) -> MappingTable:
+    raw = path.read_bytes()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise MappingError(str(path), "", f"invalid TOML: {error}") from None
-    unknown = set(data) - {"events", "description"}
+    file = str(path)
+    unknown = set(data) - _TABLE_KEYS
     if unknown:
-        raise MappingError(str(path), sorted(unknown)[0], "unknown top-level key (expected [events])")
+        raise MappingError(file, sorted(unknown)[0], f"unknown top-level key (allowed: {sorted(_TABLE_KEYS)})")
     events = data.get("events")
     if not isinstance(events, dict) or not events:
-        raise MappingError(str(path), "events", "missing or empty [events] table")
-    rules = {name: _parse_rule(path, f"events.{name}", spec) for name, spec in events.items()}
-    return MappingTable(name=path.stem, path=path, rules=rules)
+        raise MappingError(file, "events", "missing or empty [events] table")
+    unmapped = data.get("unmapped")
+    if unmapped not in (None, "drop", "custom"):
+        raise MappingError(file, "unmapped", 'must be "drop" or "custom"')
+    if "allow" in data and "deny" in data:
+        raise MappingError(file, "allow", "use either allow or deny, not both")
+    allow = _names(file, "allow", data.get("allow"))
+    deny = _names(file, "deny", data.get("deny")) or frozenset()
+    static = data.get("static", {})
+    if (
+        not isinstance(static, dict)
+        or set(static) - {"properties"}
+        or not isinstance(static.get("properties", {}), dict)
+    ):
+        raise MappingError(file, "static", "must be a table with a `properties` table")
+    rules = {name: _parse_rules(file, f"events.{name}", spec) for name, spec in events.items()}
+    return MappingTable(
+        name=path.stem,
+        path=path,
+        rules=rules,
+        version=hashlib.sha256(raw).hexdigest()[:12],
+        unmapped=unmapped,
+        allow=allow,
+        deny=deny,
+        static_properties=dict(static.get("properties", {})),
+    )
 
 
-def _parse_rule(path: Path, key: str, spec: Any) -> Rule:
+def _names(file: str, key: str, value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise MappingError(file, key, "must be a list of inbound event names")
+    return frozenset(value)
+
+
+def _parse_rules(file: str, key: str, spec: Any) -> tuple[Rule, ...]:
+    specs = spec if isinstance(spec, list) else [spec]
+    if not specs:
+        raise MappingError(file, key, "must name at least one TikTok event")
+    return tuple(_parse_rule(file, f"{key}.{i}" if len(specs) > 1 else key, s) for i, s in enumerate(specs))
+
+
+def _parse_rule(file: str, key: str, spec: Any) -> Rule:
     if isinstance(spec, str):
         spec = {"event": spec}
     if not isinstance(spec, dict):
-        raise MappingError(str(path), key, "must be a TikTok event name or a table with `event`")
+        raise MappingError(file, key, "must be a TikTok event name or a table with `event`")
     unknown = set(spec) - _RULE_KEYS
     if unknown:
-        raise MappingError(str(path), f"{key}.{sorted(unknown)[0]}", f"unknown key (allowed: {sorted(_RULE_KEYS)})")
+        raise MappingError(file, f"{key}.{sorted(unknown)[0]}", f"unknown key (allowed: {sorted(_RULE_KEYS)})")
     event = spec.get("event")
     if not isinstance(event, str) or not event.strip() or event != event.strip():
-        raise MappingError(str(path), f"{key}.event", "must be a non-empty TikTok event name without spaces around")
+        raise MappingError(file, f"{key}.event", "must be a non-empty TikTok event name without spaces around")
     properties = spec.get("properties", {})
-    if not isinstance(properties, dict) or not all(isinstance(v, str) and v for v in properties.values()):
-        raise MappingError(str(path), f"{key}.properties", "must map TikTok property names to dotted paths")
+    if not isinstance(properties, dict):
+        raise MappingError(file, f"{key}.properties", "must map TikTok property names to dotted paths")
     defaults = spec.get("defaults", {})
     if not isinstance(defaults, dict):
-        raise MappingError(str(path), f"{key}.defaults", "must be a table of TikTok property values")
-    return Rule(event=event, properties=properties, defaults=defaults)
-
-
-def lookup(document: Mapping[str, Any], dotted: str) -> Any:
-    """The value at `a.b.c` in nested dicts, or None."""
-    value: Any = document
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+        raise MappingError(file, f"{key}.defaults", "must be a table of TikTok property values")
+    when = spec.get("when", {})
+    if not isinstance(when, dict):
+        raise MappingError(file, f"{key}.when", "must map dotted paths to the values they must have")
+    sources = {}
+    for target, source in properties.items():
+        try:
+            sources[target] = parse_property_source(source)
+        except ValueError as error:
+            raise MappingError(file, f"{key}.properties.{target}", str(error)) from None
+    try:
+        conditions = tuple(parse_condition(path, test) for path, test in when.items())
+    except ValueError as error:
+        raise MappingError(file, f"{key}.when", str(error)) from None
+    return Rule(event=event, properties=sources, defaults=defaults, when=conditions)
 
 
 def map_event(
@@ -102,19 +184,60 @@ def map_event(
     document: Mapping[str, Any],
     *,
     event_source: str,
-    unmapped: UnmappedPolicy,
-) -> MappedEvent | None:
-    """What `name` becomes for one destination, or None when it is unmapped and dropped."""
+    unmapped: UnmappedPolicy | None = None,
+) -> MapResult:
+    """What inbound event `name` becomes for one destination: zero, one or several TikTok events.
+
+    `unmapped` (the destination's policy) overrides the table's own; the default is to drop.
+    """
+    if name in table.deny or (table.allow is not None and name not in table.allow):
+        return MapResult([], "denied")
     inbound = dict(document.get("properties") or {})
-    rule = table.rules.get(name)
-    if rule is None:
+    static = dict(table.static_properties)
+    rules = table.rules.get(name)
+    if rules is None:
+        policy = unmapped or table.unmapped or "drop"
         if load_catalog().is_standard(event_source, name):
-            return MappedEvent(event=name, properties=inbound)  # already a TikTok standard name
-        return MappedEvent(event=name, properties=inbound, is_custom=True) if unmapped == "custom" else None
-    for target, path in rule.properties.items():
-        value = lookup(document, path)
+            return MapResult([_with_static(MappedEvent(name, inbound), static)])  # already a TikTok name
+        if policy == "custom":
+            return MapResult([_with_static(MappedEvent(name, inbound, is_custom=True), static)])
+        return MapResult([], "unmapped")
+    events = [_apply(rule, inbound, document, static) for rule in rules if _holds(rule, document)]
+    return MapResult(events, None if events else "filtered")
+
+
+def _holds(rule: Rule, document: Mapping[str, Any]) -> bool:
+    return all(condition.holds(lookup(document, condition.path)) for condition in rule.when)
+
+
+def _apply(rule: Rule, inbound: dict[str, Any], document: Mapping[str, Any], static: dict[str, Any]) -> MappedEvent:
+    properties = dict(inbound)
+    for target, source in rule.properties.items():
+        value = source.resolve(lookup(document, source.path))
         if value is not None:
-            inbound[target] = value
+            properties[target] = value
     for target, value in rule.defaults.items():
-        inbound.setdefault(target, value)
-    return MappedEvent(event=rule.event, properties=inbound, rule_keys=frozenset(rule.properties) | set(rule.defaults))
+        properties.setdefault(target, value)
+    keys = frozenset(rule.properties) | frozenset(rule.defaults)
+    return _with_static(MappedEvent(rule.event, properties, keys), static)
+
+
+def _with_static(mapped: MappedEvent, static: dict[str, Any]) -> MappedEvent:
+    if not static:
+        return mapped
+    return MappedEvent(
+        mapped.event, {**mapped.properties, **static}, mapped.rule_keys | frozenset(static), mapped.is_custom
+    )
+
+
+def lookup(document: Mapping[str, Any], dotted: str) -> Any:
+    """The value at `a.b.c` in nested dicts (and `a.0.b` in lists), or None."""
+    value: Any = document
+    for part in dotted.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value

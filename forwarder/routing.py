@@ -18,7 +18,7 @@ class Plan:
 
     event_id: str | None = None
     items: list[OutboxItem] = field(default_factory=list)
-    unmapped: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)  # destination -> unmapped | filtered | denied
     value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -52,32 +52,31 @@ class Routing:
             user = hashed_user(event, tiktok.default_phone_region)
             document = event.model_dump()
             for name, destination in self.destinations_for(source, event):
-                mapped = map_event(
-                    self.tables[destination.mapping],
-                    event.event,
-                    document,
-                    event_source=destination.event_source,
-                    unmapped=destination.unmapped,
+                table = self.tables[destination.mapping]
+                result = map_event(
+                    table, event.event, document, event_source=destination.event_source, unmapped=destination.unmapped
                 )
-                if mapped is None:
-                    plan.unmapped.append(name)
-                    continue
-                properties = properties_for_tiktok(
-                    mapped.properties, mapped.rule_keys, unsupported_currency=tiktok.unsupported_currency
-                )
-                if "currency" in mapped.properties and "currency" not in properties:
-                    plan.value_dropped.append(name)
-                item = build_event(
-                    event=event,
-                    event_name=mapped.event,
-                    event_id=event_id,
-                    properties=properties,
-                    user=user,
-                    event_source=destination.event_source,
-                    page_url=destination.page_url,
-                )
-                payload = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
-                plan.items.append(OutboxItem(name, mapped.event, event_id, payload, event.test_event_code))
+                if result.dropped:
+                    plan.dropped[name] = result.dropped
+                for mapped in result.events:
+                    properties = properties_for_tiktok(
+                        mapped.properties, mapped.rule_keys, unsupported_currency=tiktok.unsupported_currency
+                    )
+                    if "currency" in mapped.properties and "currency" not in properties:
+                        plan.value_dropped.append(name)
+                    item = build_event(
+                        event=event,
+                        event_name=mapped.event,
+                        event_id=event_id,
+                        properties=properties,
+                        user=user,
+                        event_source=destination.event_source,
+                        page_url=destination.page_url,
+                    )
+                    payload = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+                    plan.items.append(
+                        OutboxItem(name, mapped.event, event_id, payload, event.test_event_code, table.label)
+                    )
         except PayloadError as error:
             # All destinations or none: a partly stored event would confuse the client's resend.
             return Plan(errors=[{"field": error.field, "message": error.message}])

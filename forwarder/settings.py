@@ -107,7 +107,7 @@ class DestinationSettings(_Section):
     event_source_id: str = Field(min_length=1)
     access_token: SecretStr
     mapping: str = "default"
-    unmapped: Literal["drop", "custom"] = "drop"
+    unmapped: Literal["drop", "custom"] | None = None  # None: the mapping table's policy, else drop
     page_url: str | None = None
     app_ids: list[str] | None = None  # app destinations: only events of these store app ids
 

@@ -12,6 +12,8 @@ DESTINATION_METRICS = (
     "accepted",
     "duplicates",
     "unmapped",
+    "filtered",
+    "denied",
     "value_dropped",
     "pending",
     "in_flight",

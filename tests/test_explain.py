@@ -41,7 +41,8 @@ def test_explain_prints_the_request_for_each_destination(tmp_path: Path, capsys:
     [explained] = result["events"]
     app = explained["destinations"]["demo_app_events"]
     site = explained["destinations"]["site"]
-    assert app["event"] == "Registration" and site["event"] == "CompleteRegistration"
+    assert app["events"] == ["Registration"] and site["events"] == ["CompleteRegistration"]
+    assert app["mapping"].startswith("default@")
     assert app["request"]["url"].endswith("/open_api/v1.3/event/track/")
     assert app["request"]["body"]["event_source_id"] == "7301234567890123456"
     assert site["request"]["body"]["data"][0]["page"] == {"url": "https://example.com/app"}
@@ -55,7 +56,7 @@ def test_explain_says_why_an_event_is_dropped_or_not_routed(tmp_path: Path, caps
     _, result = run_explain(tmp_path, capsys, event(event="LEVEL_UP", app={"id": "com.other"}))
     destinations = result["events"][0]["destinations"]
     assert destinations["demo_app_events"]["status"] == "dropped"
-    assert "drops unmapped events" in destinations["demo_app_events"]["reason"]
+    assert "unmapped events are dropped" in destinations["demo_app_events"]["reason"]
     assert destinations["site"] == {
         "status": "not_routed",
         "reason": "app id 'com.other' is not in the destination's app_ids",

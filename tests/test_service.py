@@ -11,7 +11,18 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
-from .conftest import ACCESS_TOKEN, AUTH, INGEST_KEY, TRACK_URL, event, make_settings, open_client, stats_of, wait_for
+from .conftest import (
+    ACCESS_TOKEN,
+    AUTH,
+    INGEST_KEY,
+    REPO,
+    TRACK_URL,
+    event,
+    make_settings,
+    open_client,
+    stats_of,
+    wait_for,
+)
 
 
 def test_acknowledged_events_survive_a_restart(tmp_path: Path, tiktok: respx.Router) -> None:
@@ -76,6 +87,8 @@ def test_stats_report_every_count(client: TestClient, tiktok: respx.Router) -> N
         "accepted": 2,
         "duplicates": 1,
         "unmapped": 1,
+        "filtered": 0,
+        "denied": 0,
         "value_dropped": 0,
         "pending": 0,
         "in_flight": 0,
@@ -151,3 +164,15 @@ def test_ingest_answers_within_the_commit(tmp_path: Path, tiktok: respx.Router) 
             reader = sqlite3.connect(tmp_path / "forwarder.db")
             assert reader.execute("SELECT count(*) FROM outbox").fetchone()[0] == i + 1
             reader.close()
+
+
+def test_each_outbox_row_records_its_mapping_version(tmp_path: Path, tiktok: respx.Router) -> None:
+    from forwarder.mapping import load_table
+
+    settings = make_settings(tmp_path, delivery={"enabled": False})
+    with open_client(settings, tiktok) as client:
+        client.post("/v1/events", json=event(), headers=AUTH)
+    import sqlite3
+
+    [(version,)] = sqlite3.connect(tmp_path / "forwarder.db").execute("SELECT mapping_version FROM outbox").fetchall()
+    assert version == load_table(REPO / "mappings" / "default.toml").label

@@ -26,6 +26,7 @@ class OutboxItem:
     event_id: str
     payload: bytes
     test_event_code: str | None = None
+    mapping_version: str = ""  # table@content-hash that produced this item
 
 
 @dataclass(frozen=True)

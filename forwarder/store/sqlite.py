@@ -56,9 +56,14 @@ def m001_outbox(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m002_mapping_version(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE outbox ADD COLUMN mapping_version TEXT")
+
+
 _INSERT_KEY = "INSERT INTO dedup_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 _INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
-                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"""
+                 created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
            ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
 # Expired leases first, then due pending rows; each half walks the (destination, state, next_attempt_at) index.
@@ -152,7 +157,16 @@ class SQLiteStore:
                 if is_new:
                     connection.execute(
                         _INSERT_ROW,
-                        (item.destination, item.event, item.event_id, item.test_event_code, item.payload, now, now),
+                        (
+                            item.destination,
+                            item.event,
+                            item.event_id,
+                            item.test_event_code,
+                            item.payload,
+                            now,
+                            now,
+                            item.mapping_version,
+                        ),
                     )
                 inserted.append(is_new)
             counters = write.counters.copy()
