@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import structlog
@@ -17,12 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from .auth import KeyRing, is_bearer
+from .admin import require_admin
+from .auth import KeyRing
 from .check import check_mappings
-from .delivery import Delivery, run_worker
+from .delivery import Delivery, DeliveryWorker
 from .errors import ConfigError
 from .ingest import post_events
 from .logs import configure_logging
+from .reload import install_sighup, reload_config, watch_config
 from .routing import Routing
 from .runtime import Runtime
 from .settings import Settings, load_settings
@@ -51,10 +54,18 @@ async def readyz(request: Request) -> Response:
 
 async def stats(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
-    admin_token = runtime.settings.admin_token
-    if admin_token is not None and not is_bearer(request, admin_token.get_secret_value()):
-        return JSONResponse({"error": "unauthorized", "message": "send the admin token as a Bearer token"}, 401)
-    return JSONResponse(await collect_stats(runtime.store, runtime.settings, runtime.clock()))
+    if runtime.settings.admin_token is not None and (denied := require_admin(request, runtime)):
+        return denied
+    body = await collect_stats(runtime.store, runtime.settings, runtime.clock())
+    return JSONResponse({**body, "config": runtime.config_status()})
+
+
+async def admin_reload(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    if denied := require_admin(request, runtime):
+        return denied
+    outcome = await reload_config(runtime, "admin_api")
+    return JSONResponse(outcome, status_code=200 if outcome["ok"] else 422)
 
 
 def _owner_id() -> str:
@@ -66,8 +77,14 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    config_file: Path | None = None,
 ) -> Starlette:
-    settings = settings or load_settings()
+    """The service. `config_file` is what reloads re-read (default: $FORWARDER_CONFIG when settings come from it)."""
+    if settings is None:
+        settings = load_settings()
+        config_file = config_file or (
+            Path(os.environ["FORWARDER_CONFIG"]) if "FORWARDER_CONFIG" in os.environ else None
+        )
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
 
     @contextlib.asynccontextmanager
@@ -81,8 +98,10 @@ def create_app(
             raise ConfigError("; ".join(str(p) for p in problems if p.level == "error"))
         store = make_store(settings.store)
         await store.open()
-        runtime = Runtime(settings, store, Routing(settings, tables), KeyRing(settings.sources), clock)
-        stopping = False
+        runtime = Runtime(
+            settings, store, Routing(settings, tables), KeyRing(settings.sources), clock, config_file=config_file
+        )
+        stop_watching = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
                 delivery = Delivery(
@@ -95,25 +114,29 @@ def create_app(
                     clock=clock,
                 )
                 if settings.delivery.enabled:
-                    runtime.delivery_task = asyncio.create_task(
-                        run_worker(
-                            delivery,
-                            runtime.wakeups,
-                            should_stop=lambda: stopping,
-                            dedup_window_s=settings.store.dedup_window_h * 3600,
-                            retention_s=settings.store.retention_delivered_h * 3600,
-                        ),
-                        name="delivery",
+                    runtime.worker = DeliveryWorker(
+                        delivery,
+                        runtime.wakeups,
+                        dedup_window_s=settings.store.dedup_window_h * 3600,
+                        retention_s=settings.store.retention_delivered_h * 3600,
                     )
+                    runtime.worker.start()
+                watcher = asyncio.create_task(watch_config(runtime, stop_watching)) if settings.watch_config else None
                 log.info(
                     "service.started",
                     destinations=sorted(settings.destinations),
                     sources=sorted(settings.sources),
                     store=settings.store.url.split("://")[0],
+                    mappings=runtime.config_status()["mappings"],
+                    sighup_reload=install_sighup(runtime),
                 )
                 yield {"runtime": runtime}
-                stopping = True
-                await _stop_worker(runtime, settings.delivery.shutdown_grace_s + settings.delivery.timeout_s)
+                stop_watching.set()
+                if watcher is not None:
+                    await watcher
+                if runtime.worker is not None:
+                    current = runtime.settings.delivery
+                    await runtime.worker.stop(current.shutdown_grace_s + current.timeout_s)
         finally:
             await store.close()
             log.info("service.stopped")
@@ -121,23 +144,10 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
+        Route("/v1/admin/reload", admin_reload, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
     if settings.emulator.enabled:
         routes.append(Mount(settings.emulator.path, app=create_emulator()))
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-async def _stop_worker(runtime: Runtime, grace_s: float) -> None:
-    """Let the current delivery pass finish within `grace_s`; past that, cancel it (its rows go back to pending)."""
-    task = runtime.delivery_task
-    if task is None:
-        return
-    runtime.wake_delivery()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), grace_s)
-    except TimeoutError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

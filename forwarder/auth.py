@@ -31,9 +31,3 @@ class KeyRing:
             if hmac.compare_digest(digest, presented):
                 return name
         return None
-
-
-def is_bearer(request: Request, secret: str) -> bool:
-    """Whether the request carries `secret` as its bearer token (compared in constant time)."""
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(_digest(key.strip()), _digest(secret))

@@ -37,7 +37,7 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     if overrides:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
-    app = create_app(settings)
+    app = create_app(settings, config_file=args.config)
     uvicorn.run(
         app,
         host=settings.server.host,

@@ -72,14 +72,14 @@ async def deliver_destination(delivery: Delivery, name: str, pause: Pause | None
     A paused destination sends nothing until its probe time, then one event as the probe.
     """
     now = delivery.clock()
-    if pause is not None and pause.probe_at > now:
+    destination = delivery.destinations.get(name)
+    if destination is None or (pause is not None and pause.probe_at > now):
         return 0
     policy = delivery.policy
     limit = 1 if pause is not None else policy.batch_size
     claimed = await delivery.store.claim_due(delivery.owner, name, limit, now, policy.lease_s)
     if not claimed:
         return 0
-    destination = delivery.destinations[name]
     by_test_code = sorted(claimed, key=lambda c: (c.test_event_code or "", c.id))
     groups = [list(rows) for _, rows in groupby(by_test_code, key=lambda c: c.test_event_code or "")]
     try:
@@ -273,22 +273,59 @@ async def run_purge(
             await asyncio.sleep(PURGE_EVERY_S)
 
 
-async def run_worker(
-    delivery: Delivery,
-    wakeups: Wakeups,
-    *,
-    should_stop: Callable[[], bool] = lambda: False,
-    dedup_window_s: float,
-    retention_s: float,
-) -> None:
-    """A delivery loop per destination plus retention, until `should_stop()` and every loop has finished."""
-    log.info("delivery.started", owner=delivery.owner, destinations=sorted(delivery.destinations))
-    loops = [run_destination(delivery, name, wakeups(name), should_stop) for name in delivery.destinations]
-    purge = asyncio.create_task(
-        run_purge(delivery, should_stop, dedup_window_s=dedup_window_s, retention_s=retention_s)
-    )
-    try:
-        await asyncio.gather(*loops)
-    finally:
-        purge.cancel()
-        log.info("delivery.stopped", owner=delivery.owner)
+class DeliveryWorker:
+    """A delivery loop per destination plus retention; `sync()` follows destinations added or removed by a reload."""
+
+    def __init__(self, delivery: Delivery, wakeups: Wakeups, *, dedup_window_s: float, retention_s: float) -> None:
+        self.delivery = delivery
+        self.wakeups = wakeups
+        self._dedup_window_s = dedup_window_s
+        self._retention_s = retention_s
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._purge: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        log.info("delivery.started", owner=self.delivery.owner, destinations=sorted(self.delivery.destinations))
+        self._purge = asyncio.create_task(
+            run_purge(
+                self.delivery, self._is_stopping, dedup_window_s=self._dedup_window_s, retention_s=self._retention_s
+            ),
+            name="retention",
+        )
+        self.sync()
+
+    def _is_stopping(self) -> bool:
+        return self._stopping
+
+    def is_running(self) -> bool:
+        return not self._stopping and all(not task.done() for task in self._loops.values())
+
+    def sync(self) -> None:
+        """Start loops for new destinations and cancel those of removed ones (their rows stay pending)."""
+        for name in set(self._loops) - set(self.delivery.destinations):
+            self._loops.pop(name).cancel()
+            log.info("delivery.destination_removed", destination=name)
+        for name in set(self.delivery.destinations) - set(self._loops):
+            stop = self._is_stopping
+
+            def stopped(name: str = name, stop: Callable[[], bool] = stop) -> bool:
+                return stop() or name not in self.delivery.destinations
+
+            self._loops[name] = asyncio.create_task(
+                run_destination(self.delivery, name, self.wakeups(name), stopped), name=f"delivery:{name}"
+            )
+
+    async def stop(self, grace_s: float) -> None:
+        """Let current passes finish within `grace_s`; past that, cancel them (their rows go back to pending)."""
+        self._stopping = True
+        self.wakeups.wake()
+        loops = list(self._loops.values())
+        if self._purge is not None:
+            self._purge.cancel()
+        if loops:
+            _, late = await asyncio.wait(loops, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        log.info("delivery.stopped", owner=self.delivery.owner)

@@ -1,4 +1,4 @@
-"""What the lifespan builds and the endpoints share: settings, store, routing snapshot, delivery wake-up."""
+"""What the lifespan builds and the endpoints share: settings, store, routing snapshot, delivery worker."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from .auth import KeyRing
-from .delivery import Wakeups
+from .delivery import DeliveryWorker, Wakeups
 from .routing import Routing
 from .settings import Settings
 from .store import Store
@@ -22,7 +24,11 @@ class Runtime:
     keyring: KeyRing
     clock: Callable[[], float] = time.time
     wakeups: Wakeups = field(default_factory=Wakeups)
-    delivery_task: asyncio.Task[None] | None = None
+    worker: DeliveryWorker | None = None
+    config_file: Path | None = None
+    loaded_at: float = field(default_factory=time.time)
+    last_reload: dict[str, Any] | None = None  # the outcome of the latest reload attempt
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)
@@ -30,4 +36,13 @@ class Runtime:
     def is_delivery_running(self) -> bool:
         if not self.settings.delivery.enabled:
             return True
-        return self.delivery_task is not None and not self.delivery_task.done()
+        return self.worker is not None and self.worker.is_running()
+
+    def config_status(self) -> dict[str, Any]:
+        """Which config and mapping versions serve now, and how the last reload went (no secrets)."""
+        return {
+            "config_file": str(self.config_file) if self.config_file else None,
+            "loaded_at": self.loaded_at,
+            "mappings": {name: table.label for name, table in sorted(self.routing.tables.items())},
+            "last_reload": self.last_reload,
+        }

@@ -137,6 +137,7 @@ class Settings(BaseSettings):
     mappings_dir: Path = Path("mappings")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console", "auto"] = "auto"
+    watch_config: bool = True  # reload the config file and mapping tables when they change on disk
     admin_token: SecretStr | None = None  # required by /v1/stats when set
     sources: dict[str, SourceSettings] = {}
     destinations: dict[str, DestinationSettings] = {}

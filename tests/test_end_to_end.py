@@ -113,3 +113,23 @@ def test_sigterm_during_load_loses_no_acknowledged_event(tmp_path: Path) -> None
     assert acked <= set(ids)
     log = (tmp_path / "serve.log").read_text()
     assert '"event": "delivery.stopped"' in log and '"event": "service.stopped"' in log
+
+
+def test_sighup_reloads_the_mapping_without_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
+    config.write_text(config.read_text().replace("watch_config = true", "watch_config = false"))
+    key = {"Authorization": "Bearer demo-ingest-key"}
+    with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path) as server:
+        (tmp_path / "mappings" / "default.toml").write_text('[events]\nSTART_TRIAL = "Subscribe"\n')
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while '"trigger": "sighup"' not in (tmp_path / "serve.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.post(f"{base}/v1/events", json=event(event_id="after-hup"), headers=key).status_code == 202
+        wait_for_ids(f"{base}/_emulator", {"after-hup"}, timeout_s=10)
+        [delivered] = httpx.get(f"{base}/_emulator/_control/events").json()["events"]
+        assert delivered["event"] == "Subscribe"
+        assert server.poll() is None  # the same process, not a restart
+    assert '"event": "config.reloaded"' in (tmp_path / "serve.log").read_text()

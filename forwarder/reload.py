@@ -1,0 +1,127 @@
+"""Apply edited settings and mapping tables without a restart, all or nothing.
+
+A reload validates the config file and every mapping table first; any error refuses the whole reload and the
+running snapshot keeps serving. Ingest takes one snapshot per request, so no event is mapped half-old, half-new.
+Triggers: the file watcher, SIGHUP, and `POST /v1/admin/reload`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+import structlog
+import watchfiles
+
+from .auth import KeyRing
+from .check import check_mappings, check_settings_file
+from .mapping import MappingTable
+from .routing import Routing
+from .runtime import Runtime
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+# Settings a running process cannot take over: they keep their old value until a restart.
+_RESTART_ONLY = ("server", "store", "emulator")
+
+
+async def reload_config(runtime: Runtime, trigger: str) -> dict[str, Any]:
+    """Re-read the config file and mapping tables; swap them in if they are valid. The outcome is also kept."""
+    async with runtime.reload_lock:
+        result = _reload(runtime, trigger)
+        runtime.last_reload = result
+        return result
+
+
+def _reload(runtime: Runtime, trigger: str) -> dict[str, Any]:
+    now = runtime.clock()
+    settings, problems = check_settings_file(runtime.config_file) if runtime.config_file else (runtime.settings, [])
+    tables: dict[str, MappingTable] = {}
+    if settings is not None:
+        settings, needs_restart = _keep_restart_only(runtime.settings, settings)
+        tables, more = check_mappings(settings)
+        problems += more
+    else:
+        needs_restart = []
+    errors = [p for p in problems if p.level == "error"]
+    outcome: dict[str, Any] = {
+        "at": now,
+        "trigger": trigger,
+        "ok": not errors,
+        "problems": [{"level": p.level, "file": p.file, "key": p.key, "reason": p.reason} for p in problems],
+        "needs_restart": needs_restart,
+    }
+    if errors or settings is None:
+        log.error("config.reload_refused", trigger=trigger, errors=[str(p) for p in errors])
+        return outcome
+    before = {name: table.label for name, table in runtime.routing.tables.items()}
+    runtime.settings = settings
+    runtime.routing = Routing(settings, tables)
+    runtime.keyring = KeyRing(settings.sources)
+    runtime.loaded_at = now
+    if runtime.worker is not None:
+        runtime.worker.delivery.destinations = settings.destinations
+        runtime.worker.delivery.policy = settings.delivery
+        runtime.worker.delivery.partner_name = settings.tiktok.partner_name
+        runtime.worker.sync()
+        runtime.wake_delivery()
+    after = {name: table.label for name, table in tables.items()}
+    outcome["mappings"] = after
+    log.info(
+        "config.reloaded",
+        trigger=trigger,
+        mappings=after,
+        changed=sorted(name for name in after if before.get(name) != after[name]),
+        destinations=sorted(settings.destinations),
+        needs_restart=needs_restart,
+    )
+    return outcome
+
+
+def _keep_restart_only(current: Settings, new: Settings) -> tuple[Settings, list[str]]:
+    changed = [name for name in _RESTART_ONLY if getattr(current, name) != getattr(new, name)]
+    if changed:
+        new = new.model_copy(update={name: getattr(current, name) for name in changed})
+    return new, changed
+
+
+def _watched_paths(runtime: Runtime) -> list[Path]:
+    paths = {runtime.settings.mappings_dir.resolve()}
+    if runtime.config_file is not None:
+        paths.add(runtime.config_file.resolve().parent)  # the directory: editors replace files by renaming
+    return sorted(path for path in paths if path.exists())
+
+
+async def watch_config(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Reload when the config file or a mapping table changes on disk."""
+    config = runtime.config_file.resolve() if runtime.config_file else None
+    mappings = runtime.settings.mappings_dir.resolve()
+
+    def relevant(change: watchfiles.Change, path: str) -> bool:
+        changed = Path(path)
+        return changed == config or (changed.suffix == ".toml" and changed.parent == mappings)
+
+    paths = _watched_paths(runtime)
+    if not paths:
+        return
+    async for _ in watchfiles.awatch(*paths, watch_filter=relevant, stop_event=stop, debounce=200, step=50):
+        await reload_config(runtime, "file_change")
+
+
+def install_sighup(runtime: Runtime) -> bool:
+    """Reload on SIGHUP; only possible when the event loop runs in the main thread (as under `forwarder serve`)."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def on_hangup() -> None:
+        task = loop.create_task(reload_config(runtime, "sighup"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        return True
+    return False
