@@ -68,6 +68,15 @@ async def admin_reload(request: Request) -> Response:
     return JSONResponse(outcome, status_code=200 if outcome["ok"] else 422)
 
 
+async def event_ledger(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    if denied := require_admin(request, runtime):
+        return denied
+    ledger = await runtime.store.ledger(request.path_params["event_id"])
+    found = bool(ledger["received"] or ledger["deliveries"])
+    return JSONResponse(ledger if found else {"error": "not_found", **ledger}, status_code=200 if found else 404)
+
+
 def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -114,12 +123,7 @@ def create_app(
                     clock=clock,
                 )
                 if settings.delivery.enabled:
-                    runtime.worker = DeliveryWorker(
-                        delivery,
-                        runtime.wakeups,
-                        dedup_window_s=settings.store.dedup_window_h * 3600,
-                        retention_s=settings.store.retention_delivered_h * 3600,
-                    )
+                    runtime.worker = DeliveryWorker(delivery, runtime.wakeups, settings.store)
                     runtime.worker.start()
                 watcher = asyncio.create_task(watch_config(runtime, stop_watching)) if settings.watch_config else None
                 log.info(
@@ -145,6 +149,7 @@ def create_app(
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
         Route("/v1/admin/reload", admin_reload, methods=["POST"]),
+        Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

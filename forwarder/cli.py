@@ -1,4 +1,4 @@
-"""The `forwarder` console script: serve, check, stats, explain, emulate."""
+"""The `forwarder` console script: serve, check, stats, explain, mappings diff, events show, emulate."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import uvicorn
 
 from .app import create_app
-from .check import check_all
+from .check import check_all, check_mappings
 from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
+from .mapping_diff import diff_mappings, render_text
 from .routing import Routing
 from .settings import Settings
 from .stats import collect_stats
-from .store import make_store
+from .store import Store, make_store
 from .tiktok.emulator import EmulatorState, configure, create_emulator
+
+T = TypeVar("T")
 
 
 def _load_or_exit(config: Path | None) -> Settings:
@@ -69,20 +74,60 @@ def stats(args: argparse.Namespace) -> int:
         print(json.dumps(response.json(), indent=2))
         return 0 if response.is_success else 1
     settings = _load_or_exit(args.config)
+    result = _with_store(settings, lambda store: collect_stats(store, settings, time.time()))
+    if result is None:
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T | None:
+    """Run `work` against the configured store, or say why there is none."""
     if settings.store.url.startswith("sqlite:///") and not settings.store.sqlite_path.exists():
         print(f"no store at {settings.store.sqlite_path}: has the service run with this config?", file=sys.stderr)
-        return 1
+        return None
 
-    async def collect() -> dict[str, object]:
+    async def run() -> T:
         store = make_store(settings.store)
         await store.open()
         try:
-            return await collect_stats(store, settings, time.time())
+            return await work(store)
         finally:
             await store.close()
 
-    print(json.dumps(asyncio.run(collect()), indent=2))
+    return asyncio.run(run())
+
+
+def mappings_diff(args: argparse.Namespace) -> int:
+    settings = _load_or_exit(args.config)
+    current, _ = check_mappings(settings)  # _load_or_exit already refused errors in them
+    candidate_settings = settings.model_copy(update={"mappings_dir": args.candidate_dir})
+    candidate, candidate_problems = check_mappings(candidate_settings)
+    for problem in candidate_problems:
+        print(problem, file=sys.stderr)
+    if not candidate:
+        print("the candidate tables cannot be loaded: nothing to compare", file=sys.stderr)
+        return 1
+    if any(problem.level == "error" for problem in candidate_problems):
+        print("a reload would refuse these tables; the events they affect are listed below", file=sys.stderr)
+    records = _with_store(settings, lambda store: store.recent_inbound(args.limit))
+    if records is None:
+        return 1
+    report = diff_mappings(settings, current, candidate, records)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(report, str(settings.mappings_dir), str(args.candidate_dir)))
     return 0
+
+
+def event_ledger(args: argparse.Namespace) -> int:
+    settings = _load_or_exit(args.config)
+    ledger = _with_store(settings, lambda store: store.ledger(args.event_id))
+    if ledger is None:
+        return 1
+    print(json.dumps(ledger, indent=2, ensure_ascii=False))
+    return 0 if ledger["received"] or ledger["deliveries"] else 1
 
 
 def explain_event(args: argparse.Namespace) -> int:
@@ -146,6 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help=config_help)
     p.add_argument("--source", help="the source whose routing to use (default: the first configured)")
     p.set_defaults(run=explain_event)
+
+    p = commands.add_parser("mappings", help="work with mapping tables")
+    mapping_commands = p.add_subparsers(dest="mappings_command", required=True)
+    p = mapping_commands.add_parser("diff", help="replay stored events through the current and candidate tables")
+    p.add_argument("candidate_dir", type=Path, help="a directory of candidate mapping tables")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--limit", type=int, default=1000, help="how many of the latest stored events to replay")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=mappings_diff)
+
+    p = commands.add_parser("events", help="the per-event ledger")
+    event_commands = p.add_subparsers(dest="events_command", required=True)
+    p = event_commands.add_parser("show", help="received when, mapped to what, every delivery attempt")
+    p.add_argument("event_id")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(run=event_ledger)
 
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
     p.add_argument("--host", default="127.0.0.1")

@@ -19,7 +19,7 @@ import anyio
 import structlog
 
 from .errors import DeliveryError, Outcome, PermanentError, RetryableError
-from .settings import DeliverySettings, DestinationSettings
+from .settings import DeliverySettings, DestinationSettings, StoreSettings
 from .store import Claimed, Pause, Resolution, State, Store
 from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, track_body
 from .tiktok.payload import envelope
@@ -257,14 +257,16 @@ async def run_destination(
                 await asyncio.wait_for(wakeup.wait(), delivery.policy.poll_interval_s)
 
 
-async def run_purge(
-    delivery: Delivery, should_stop: Callable[[], bool], *, dedup_window_s: float, retention_s: float
-) -> None:
-    """Drop expired dedup keys and old delivered rows, in small batches, once a minute."""
+async def run_purge(delivery: Delivery, should_stop: Callable[[], bool], retention: StoreSettings) -> None:
+    """Drop expired dedup keys, old delivered rows and old inbound records, in small batches, once a minute."""
     while not should_stop():
         try:
             removed = await delivery.store.purge(
-                delivery.clock(), dedup_window_s=dedup_window_s, delivered_retention_s=retention_s, limit=PURGE_BATCH
+                delivery.clock(),
+                dedup_window_s=retention.dedup_window_h * 3600,
+                delivered_retention_s=retention.retention_delivered_h * 3600,
+                inbound_retention_s=retention.keep_inbound_h * 3600,
+                limit=PURGE_BATCH,
             )
         except Exception:
             log.exception("retention.failed")
@@ -276,11 +278,10 @@ async def run_purge(
 class DeliveryWorker:
     """A delivery loop per destination plus retention; `sync()` follows destinations added or removed by a reload."""
 
-    def __init__(self, delivery: Delivery, wakeups: Wakeups, *, dedup_window_s: float, retention_s: float) -> None:
+    def __init__(self, delivery: Delivery, wakeups: Wakeups, retention: StoreSettings) -> None:
         self.delivery = delivery
         self.wakeups = wakeups
-        self._dedup_window_s = dedup_window_s
-        self._retention_s = retention_s
+        self._retention = retention
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._purge: asyncio.Task[None] | None = None
         self._stopping = False
@@ -288,9 +289,7 @@ class DeliveryWorker:
     def start(self) -> None:
         log.info("delivery.started", owner=self.delivery.owner, destinations=sorted(self.delivery.destinations))
         self._purge = asyncio.create_task(
-            run_purge(
-                self.delivery, self._is_stopping, dedup_window_s=self._dedup_window_s, retention_s=self._retention_s
-            ),
+            run_purge(self.delivery, self._is_stopping, self._retention),
             name="retention",
         )
         self.sync()

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .runtime import Runtime
-from .store import IngestWrite
+from .store import InboundRecord, IngestWrite
 from .store.base import CounterKey
 
 log = structlog.get_logger(__name__)
@@ -119,6 +119,7 @@ async def post_events(request: Request) -> Response:
     counters: Counter[CounterKey] = Counter({("source", source, "received"): len(raw_events)})
     rejected: list[dict[str, Any]] = []
     plans = []
+    names = []
     for index, raw in enumerate(raw_events):
         event = _validate(raw)
         plan = routing.plan(event, source, now) if isinstance(event, InboundEvent) else None
@@ -134,9 +135,15 @@ async def post_events(request: Request) -> Response:
         for item in plan.items:
             counters["destination", item.destination, "received"] += 1
         plans.append(plan)
+        names.append(event.event if isinstance(event, InboundEvent) else "")
     counters["source", source, "rejected"] += len(rejected)
 
-    write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters)
+    inbound = [
+        InboundRecord(source, plan.event_id, event_name, plan.stored_document)
+        for plan, event_name in zip(plans, names, strict=True)
+        if plan.stored_document is not None and plan.event_id is not None
+    ]
+    write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
     try:
         inserted = await runtime.store.enqueue(write, now)
     except StoreUnavailable as error:

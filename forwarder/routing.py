@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from .events import InboundEvent, check_event_time, derive_event_id
 from .mapping import MappingTable, map_event
@@ -20,6 +21,7 @@ class Plan:
     items: list[OutboxItem] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)  # destination -> unmapped | filtered | denied
     value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
+    stored_document: bytes | None = None  # the event with email, phone, external_id hashed, to keep
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -51,6 +53,8 @@ class Routing:
         try:
             user = hashed_user(event, tiktok.default_phone_region)
             document = event.model_dump()
+            if self.settings.store.keep_inbound_h > 0:
+                plan.stored_document = _hashed_document(document, user, event_id)
             for name, destination in self.destinations_for(source, event):
                 table = self.tables[destination.mapping]
                 result = map_event(
@@ -81,3 +85,11 @@ class Routing:
             # All destinations or none: a partly stored event would confuse the client's resend.
             return Plan(errors=[{"field": error.field, "message": error.message}])
         return plan
+
+
+def _hashed_document(document: dict[str, Any], user: dict[str, Any], event_id: str) -> bytes:
+    """The inbound event as kept on disk: hashes in place of email, phone and external_id."""
+    kept = {**document, "event_id": event_id, "user": dict(document.get("user") or {})}
+    for key in ("email", "phone", "external_id"):
+        kept["user"][key] = user.get(key, [])
+    return json.dumps(kept, separators=(",", ":"), ensure_ascii=False, default=str).encode()

@@ -38,6 +38,9 @@ class StoreSettings(_Section):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     dedup_window_h: float = 168.0
     retention_delivered_h: float = 72.0
+    # Valid inbound events (email, phone, external_id hashed) are kept this long for `forwarder mappings diff`
+    # and the per-event ledger; 0 keeps none.
+    keep_inbound_h: float = Field(24.0, ge=0)
     group_commit_max: int = Field(256, ge=1)
 
     @field_validator("dedup_window_h")

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from ..settings import StoreSettings
-from .base import Claimed, IngestWrite, OutboxItem, Pause, Resolution, State, Store
+from .base import Claimed, InboundRecord, IngestWrite, OutboxItem, Pause, Resolution, State, Store
 from .sqlite import SQLiteStore
 
-__all__ = ["Claimed", "IngestWrite", "OutboxItem", "Pause", "Resolution", "SQLiteStore", "State", "Store", "make_store"]
+__all__ = [
+    "Claimed",
+    "InboundRecord",
+    "IngestWrite",
+    "OutboxItem",
+    "Pause",
+    "Resolution",
+    "SQLiteStore",
+    "State",
+    "Store",
+    "make_store",
+]
 
 
 def make_store(settings: StoreSettings) -> Store:

@@ -74,6 +74,17 @@ class IngestWrite:
 
     items: list[OutboxItem]
     counters: Counter[CounterKey] = field(default_factory=Counter)
+    inbound: list[InboundRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """A valid inbound event as received (email, phone, external_id already hashed), kept to preview mappings."""
+
+    source: str
+    event_id: str
+    event: str
+    document: bytes
 
 
 class Store(Protocol):
@@ -109,6 +120,20 @@ class Store(Protocol):
 
     async def resume(self, destination: str) -> None: ...
 
-    async def purge(self, now: float, *, dedup_window_s: float, delivered_retention_s: float, limit: int) -> int:
-        """Delete expired dedup keys and old delivered rows, at most `limit` of each; how many went."""
+    async def purge(
+        self, now: float, *, dedup_window_s: float, delivered_retention_s: float, inbound_retention_s: float, limit: int
+    ) -> int:
+        """Delete expired dedup keys, old delivered rows, inbound records and stats buckets, `limit` of each."""
+        ...
+
+    async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
+        """The latest stored inbound events, newest first, with when they were received."""
+        ...
+
+    async def ledger(self, event_id: str) -> dict[str, Any]:
+        """Everything known about one event_id: receipts, outbox rows per destination, every delivery attempt."""
+        ...
+
+    async def series(self, since: float) -> list[tuple[float, str, str, int]]:
+        """Per 5-minute bucket since `since`: (bucket start, destination, metric, count)."""
         ...

@@ -14,7 +14,7 @@ import anyio.to_thread
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .base import Claimed, CounterKey, IngestWrite, Pause, Resolution, State
+from .base import Claimed, CounterKey, InboundRecord, IngestWrite, Pause, Resolution, State
 from .writer import Writer
 
 T = TypeVar("T")
@@ -61,11 +61,32 @@ def m002_mapping_version(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN mapping_version TEXT")
 
 
+@migrations()
+def m003_inbound_and_series(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE inbound (
+             id INTEGER PRIMARY KEY, received_at REAL NOT NULL, source TEXT NOT NULL, event_id TEXT NOT NULL,
+             event TEXT NOT NULL, document BLOB NOT NULL)"""
+    )
+    db.execute("CREATE INDEX inbound_event_id ON inbound (event_id)")
+    db.execute("CREATE INDEX inbound_received_at ON inbound (received_at)")
+    # Counters per 5-minute bucket, for the status page's last hour and last day.
+    db.execute(
+        """CREATE TABLE series (
+             bucket REAL NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, metric TEXT NOT NULL,
+             value INTEGER NOT NULL, PRIMARY KEY (bucket, scope, name, metric)) WITHOUT ROWID"""
+    )
+
+
 _INSERT_KEY = "INSERT INTO dedup_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 _INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
                  created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
            ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
+_BUMP_SERIES = """INSERT INTO series VALUES (?, ?, ?, ?, ?)
+                  ON CONFLICT (bucket, scope, name, metric) DO UPDATE SET value = value + excluded.value"""
+SERIES_BUCKET_S = 300
+SERIES_RETENTION_S = 2 * 86400
 # Expired leases first, then due pending rows; each half walks the (destination, state, next_attempt_at) index.
 _CLAIM = """UPDATE outbox SET state = 1, lease_owner = :owner, next_attempt_at = :lease_until,
               attempts = attempts + 1
@@ -97,8 +118,11 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return connection
 
 
-def _bump(connection: sqlite3.Connection, counters: Counter[CounterKey]) -> None:
-    connection.executemany(_BUMP, [(*key, value) for key, value in counters.items() if value])
+def _bump(connection: sqlite3.Connection, counters: Counter[CounterKey], now: float) -> None:
+    rows = [(*key, value) for key, value in counters.items() if value]
+    connection.executemany(_BUMP, rows)
+    bucket = now - now % SERIES_BUCKET_S
+    connection.executemany(_BUMP_SERIES, [(bucket, *row) for row in rows])
 
 
 class SQLiteStore:
@@ -172,7 +196,11 @@ class SQLiteStore:
             counters = write.counters.copy()
             for item, is_new in zip(write.items, inserted, strict=True):
                 counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
-            _bump(connection, counters)
+            _bump(connection, counters, now)
+            connection.executemany(
+                "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES (?, ?, ?, ?, ?)",
+                [(now, r.source, r.event_id, r.event, r.document) for r in write.inbound],
+            )
             return inserted
 
         return await self._write(work)
@@ -230,7 +258,7 @@ class SQLiteStore:
                    VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 attempts,
             )
-            _bump(connection, counters)
+            _bump(connection, counters, now)
             return sum(counters.values())
 
         return await self._write(work)
@@ -280,7 +308,9 @@ class SQLiteStore:
 
         return await self._read(work)
 
-    async def purge(self, now: float, *, dedup_window_s: float, delivered_retention_s: float, limit: int) -> int:
+    async def purge(
+        self, now: float, *, dedup_window_s: float, delivered_retention_s: float, inbound_retention_s: float, limit: int
+    ) -> int:
         def work(connection: sqlite3.Connection) -> int:
             keys = connection.execute(
                 """DELETE FROM dedup_keys WHERE (destination, event, event_id) IN (
@@ -298,7 +328,16 @@ class SQLiteStore:
                 )
             ]
             _delete_rows(connection, ids)
-            return keys + len(ids)
+            inbound = connection.execute(
+                "DELETE FROM inbound WHERE id IN (SELECT id FROM inbound WHERE received_at < ? ORDER BY id LIMIT ?)",
+                (now - inbound_retention_s, limit),
+            ).rowcount
+            buckets = connection.execute(
+                """DELETE FROM series WHERE (bucket, scope, name, metric) IN (
+                     SELECT bucket, scope, name, metric FROM series WHERE bucket < ? LIMIT ?)""",
+                (now - SERIES_RETENTION_S, limit),
+            ).rowcount
+            return keys + len(ids) + inbound + buckets
 
         return await self._write(work)
 
@@ -317,6 +356,67 @@ class SQLiteStore:
 
     async def resume(self, destination: str) -> None:
         await self._write(lambda c: c.execute("DELETE FROM destination_pauses WHERE destination = ?", (destination,)))
+
+    async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT received_at, source, event_id, event, document FROM inbound ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        )
+        return [(row[0], InboundRecord(*row[1:])) for row in rows]
+
+    async def ledger(self, event_id: str) -> dict[str, Any]:
+        def work(connection: sqlite3.Connection) -> dict[str, Any]:
+            received = [
+                {"at": at, "source": source, "event": event}
+                for at, source, event in connection.execute(
+                    "SELECT received_at, source, event FROM inbound WHERE event_id = ? ORDER BY id", (event_id,)
+                )
+            ]
+            outbox = []
+            for row in connection.execute(
+                """SELECT id, destination, event, mapping_version, state, created_at, attempts, next_attempt_at,
+                          test_event_code FROM outbox WHERE event_id = ? ORDER BY id""",
+                (event_id,),
+            ):
+                attempts = [
+                    {
+                        "attempt": a,
+                        "at": at,
+                        "http_status": status,
+                        "tiktok_code": code,
+                        "message": message,
+                        "request_id": request_id,
+                    }
+                    for a, at, status, code, message, request_id in connection.execute(
+                        """SELECT attempt, at, http_status, tiktok_code, message, request_id FROM attempts
+                           WHERE outbox_id = ? ORDER BY id""",
+                        (row[0],),
+                    )
+                ]
+                outbox.append(
+                    {
+                        "destination": row[1],
+                        "event": row[2],
+                        "mapping_version": row[3],
+                        "state": State(row[4]).name.lower(),
+                        "stored_at": row[5],
+                        "attempts": attempts,
+                        "next_attempt_at": row[7] if row[4] == 0 else None,
+                        "test_event_code": row[8],
+                    }
+                )
+            return {"event_id": event_id, "received": received, "deliveries": outbox}
+
+        return await self._read(work)
+
+    async def series(self, since: float) -> list[tuple[float, str, str, int]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT bucket, name, metric, value FROM series WHERE scope = 'destination' AND bucket >= ?", (since,)
+            ).fetchall()
+        )
+        return [(bucket, name, metric, value) for bucket, name, metric, value in rows]
 
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query, for tests and operators' tools."""
