@@ -77,6 +77,14 @@ async def event_ledger(request: Request) -> Response:
     return JSONResponse(ledger if found else {"error": "not_found", **ledger}, status_code=200 if found else 404)
 
 
+async def metrics(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    if runtime.settings.admin_token is not None and (denied := require_admin(request, runtime)):
+        return denied
+    runtime.metrics.refresh_queue(await runtime.store.stats(runtime.clock()))
+    return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -121,6 +129,7 @@ def create_app(
                     owner=_owner_id(),
                     partner_name=settings.tiktok.partner_name,
                     clock=clock,
+                    metrics=runtime.metrics,
                 )
                 if settings.delivery.enabled:
                     runtime.worker = DeliveryWorker(delivery, runtime.wakeups, settings.store)
@@ -148,6 +157,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/admin/reload", admin_reload, methods=["POST"]),
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -19,6 +19,7 @@ import anyio
 import structlog
 
 from .errors import DeliveryError, Outcome, PermanentError, RetryableError
+from .metrics import Metrics
 from .settings import DeliverySettings, DestinationSettings, StoreSettings
 from .store import Claimed, Pause, Resolution, State, Store
 from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, track_body
@@ -44,6 +45,7 @@ class Delivery:
     partner_name: str | None = None
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
+    metrics: Metrics | None = None
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
         """Full-jitter exponential backoff; a Retry-After is honoured up to the cap."""
@@ -93,6 +95,11 @@ async def deliver_destination(delivery: Delivery, name: str, pause: Pause | None
     with anyio.CancelScope(shield=True):
         await delivery.store.resolve(delivery.owner, resolutions, delivery.clock())
         await _update_pause(delivery, name, pause, resolutions)
+    if delivery.metrics is not None:
+        created = {c.id: c.created_at for c in claimed}
+        now = delivery.clock()
+        lags = [now - created[i] for r in resolutions if r.state == State.DELIVERED for i in r.ids]
+        delivery.metrics.record_resolutions(name, resolutions, lags)
     return len(claimed)
 
 
@@ -158,7 +165,7 @@ async def _send(
     )
     ids = [row.id for row in rows]
     try:
-        outcome = await delivery.client.send(body, destination.access_token.get_secret_value())
+        outcome = await _timed_send(delivery, name, body, destination.access_token.get_secret_value())
     except AuthError as error:
         # The destination's credentials, not these events, were refused: keep them pending, uncounted.
         now = delivery.clock()
@@ -173,6 +180,15 @@ async def _send(
         return [Resolution(ids, State.FAILED, error.outcome, earlier=earlier)]
     log.info("delivery.delivered", destination=name, events=len(rows), request_id=outcome.request_id)
     return [Resolution(ids, State.DELIVERED, outcome, earlier=earlier)]
+
+
+async def _timed_send(delivery: Delivery, name: str, body: bytes, token: str) -> Outcome:
+    started = time.perf_counter()
+    try:
+        return await delivery.client.send(body, token)
+    finally:
+        if delivery.metrics is not None:
+            delivery.metrics.request_latency.labels(name).observe(time.perf_counter() - started)
 
 
 async def _isolate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
+from .routing import Plan
 from .runtime import Runtime
 from .store import InboundRecord, IngestWrite
 from .store.base import CounterKey
@@ -97,6 +99,18 @@ def _validate(raw: Any) -> InboundEvent | list[dict[str, str]]:
 
 async def post_events(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
+    started = time.perf_counter()
+    response = await _post_events(request, runtime)
+    runtime.metrics.ingest_latency.labels(str(response.status_code)).observe(time.perf_counter() - started)
+    return response
+
+
+def _metric_field(errors: list[dict[str, str]]) -> str:
+    """The first field named, without list indexes, so the label stays bounded."""
+    return ".".join(part for part in errors[0]["field"].split(".") if not part.isdigit()) if errors else "(event)"
+
+
+async def _post_events(request: Request, runtime: Runtime) -> Response:
     source = runtime.keyring.source_for(request)
     if source is None:
         log.info("ingest.unauthorized", client=request.client.host if request.client else None)
@@ -153,6 +167,7 @@ async def post_events(request: Request) -> Response:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+    _count(runtime, source, len(raw_events), rejected, plans, write, inserted)
     if any(inserted):
         runtime.wake_delivery({item.destination for item, new in zip(write.items, inserted, strict=True) if new})
 
@@ -173,3 +188,23 @@ async def post_events(request: Request) -> Response:
         body = {"error": "invalid_event" if not is_batch else "invalid_events", **body}
         return JSONResponse(body, status_code=422)
     return JSONResponse(body, status_code=202)
+
+
+def _count(
+    runtime: Runtime,
+    source: str,
+    received: int,
+    rejected: list[dict[str, Any]],
+    plans: list[Plan],
+    write: IngestWrite,
+    inserted: list[bool],
+) -> None:
+    metrics = runtime.metrics
+    metrics.received.labels(source).inc(received)
+    for rejection in rejected:
+        metrics.rejected.labels(source, _metric_field(rejection["errors"])).inc()
+    for plan in plans:
+        for name, reason in plan.dropped.items():
+            metrics.dropped.labels(name, reason).inc()
+    for item, is_new in zip(write.items, inserted, strict=True):
+        (metrics.accepted if is_new else metrics.duplicates).labels(item.destination).inc()

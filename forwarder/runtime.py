@@ -11,6 +11,7 @@ from typing import Any
 
 from .auth import KeyRing
 from .delivery import DeliveryWorker, Wakeups
+from .metrics import Metrics
 from .routing import Routing
 from .settings import Settings
 from .store import Store
@@ -29,6 +30,7 @@ class Runtime:
     loaded_at: float = field(default_factory=time.time)
     last_reload: dict[str, Any] | None = None  # the outcome of the latest reload attempt
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

@@ -38,6 +38,7 @@ class Claimed:
     payload: bytes
     test_event_code: str | None
     attempts: int  # including the attempt this claim starts
+    created_at: float = 0.0
 
 
 @dataclass

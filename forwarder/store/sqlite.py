@@ -98,7 +98,7 @@ _CLAIM = """UPDATE outbox SET state = 1, lease_owner = :owner, next_attempt_at =
                                          WHERE destination = :destination AND state = 0 AND next_attempt_at <= :now
                                          ORDER BY next_attempt_at LIMIT :limit)
                          LIMIT :limit)
-            RETURNING id, destination, event, event_id, payload, test_event_code, attempts"""
+            RETURNING id, destination, event, event_id, payload, test_event_code, attempts, created_at"""
 _RESOLVE = """UPDATE outbox SET state = :state, next_attempt_at = :next, lease_owner = NULL,
                 attempts = attempts - :uncounted,
                 last_http_status = :http_status, last_code = :code, last_message = :message,

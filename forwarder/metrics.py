@@ -1,0 +1,110 @@
+"""Prometheus metrics for one service instance, in its own registry. Labels are bounded: destination, source,
+reason, TikTok code; never event ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .store import Resolution, State
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received = Counter("forwarder_events_received", "Events posted, valid or not", ["source"], registry=r)
+        self.rejected = Counter(
+            "forwarder_events_rejected",
+            "Events rejected at ingest, by the first field named",
+            ["source", "field"],
+            registry=r,
+        )
+        self.accepted = Counter("forwarder_events_accepted", "Events stored for delivery", ["destination"], registry=r)
+        self.duplicates = Counter(
+            "forwarder_events_duplicates", "Events already seen within the dedup window", ["destination"], registry=r
+        )
+        self.dropped = Counter(
+            "forwarder_events_dropped",
+            "Events the mapping did not send (unmapped, filtered, denied)",
+            ["destination", "reason"],
+            registry=r,
+        )
+        self.delivered = Counter(
+            "forwarder_events_delivered", "Events TikTok accepted (code 0)", ["destination"], registry=r
+        )
+        self.retried = Counter(
+            "forwarder_events_retried",
+            "Event attempts that will be retried",
+            ["destination", "tiktok_code"],
+            registry=r,
+        )
+        self.failed = Counter(
+            "forwarder_events_failed", "Events given up on", ["destination", "tiktok_code"], registry=r
+        )
+        self.pending = Gauge("forwarder_pending_events", "Events waiting for delivery", ["destination"], registry=r)
+        self.in_flight = Gauge("forwarder_in_flight_events", "Events being sent", ["destination"], registry=r)
+        self.oldest_pending = Gauge(
+            "forwarder_oldest_pending_age_seconds", "Age of the oldest undelivered event", ["destination"], registry=r
+        )
+        self.paused = Gauge(
+            "forwarder_destination_paused",
+            "1 while TikTok refuses the destination's credentials",
+            ["destination"],
+            registry=r,
+        )
+        self.ingest_latency = Histogram(
+            "forwarder_ingest_request_seconds",
+            "POST /v1/events handling time, commit included",
+            ["status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "forwarder_delivery_request_seconds",
+            "Events API request time",
+            ["destination"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.delivery_lag = Histogram(
+            "forwarder_event_delivery_lag_seconds",
+            "From stored to delivered",
+            ["destination"],
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+
+    def record_resolutions(self, destination: str, resolutions: list[Resolution], lags_s: list[float]) -> None:
+        for resolution in resolutions:
+            code = str(
+                resolution.outcome.tiktok_code
+                if resolution.outcome.tiktok_code is not None
+                else f"http_{resolution.outcome.http_status}"
+                if resolution.outcome.http_status
+                else "transport"
+            )
+            count = len(resolution.ids)
+            if resolution.state == State.DELIVERED:
+                self.delivered.labels(destination).inc(count)
+            elif resolution.state == State.FAILED:
+                self.failed.labels(destination, code).inc(count)
+            else:
+                self.retried.labels(destination, code).inc(count)
+        for lag in lags_s:
+            self.delivery_lag.labels(destination).observe(lag)
+
+    def refresh_queue(self, stats: dict[str, Any]) -> None:
+        """Set the queue gauges from the store's per-destination stats."""
+        for name, figures in stats["destinations"].items():
+            self.pending.labels(name).set(figures.get("pending", 0))
+            self.in_flight.labels(name).set(figures.get("in_flight", 0))
+            self.oldest_pending.labels(name).set(figures.get("oldest_pending_age_s") or 0)
+            self.paused.labels(name).set(1 if figures.get("paused") else 0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
