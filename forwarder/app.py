@@ -30,6 +30,7 @@ from .routing import Routing
 from .runtime import Runtime
 from .settings import Settings, load_settings
 from .stats import collect_stats
+from .status_page import status_page
 from .store import make_store
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
@@ -155,6 +156,7 @@ def create_app(
             log.info("service.stopped")
 
     routes: list[BaseRoute] = [
+        Route("/", status_page, methods=["GET"]),
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -151,4 +151,5 @@ def check_event_time(event_time: int, now: float, *, max_age_s: float, max_futur
 
 
 def utc_iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    """`2026-11-21T10:00:00Z`: whole seconds, UTC."""
+    return datetime.fromtimestamp(int(seconds), UTC).isoformat().replace("+00:00", "Z")

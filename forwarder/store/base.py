@@ -135,6 +135,10 @@ class Store(Protocol):
         """Everything known about one event_id: receipts, outbox rows per destination, every delivery attempt."""
         ...
 
+    async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
+        """The latest attempts TikTok (or the network) did not accept, newest first."""
+        ...
+
     async def series(self, since: float) -> list[tuple[float, str, str, int]]:
         """Per 5-minute bucket since `since`: (bucket start, destination, metric, count)."""
         ...

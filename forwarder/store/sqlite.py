@@ -410,6 +410,20 @@ class SQLiteStore:
 
         return await self._read(work)
 
+    async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                """SELECT a.at, o.destination, o.event, o.event_id, a.http_status, a.tiktok_code, a.message,
+                          a.request_id
+                   FROM attempts a JOIN outbox o ON o.id = a.outbox_id
+                   WHERE a.tiktok_code IS NULL OR a.tiktok_code NOT IN (0, 20001)
+                   ORDER BY a.id DESC LIMIT ?""",
+                (limit,),
+            ).fetchall()
+        )
+        keys = ("at", "destination", "event", "event_id", "http_status", "tiktok_code", "message", "request_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     async def series(self, since: float) -> list[tuple[float, str, str, int]]:
         rows = await self._read(
             lambda c: c.execute(

@@ -1,0 +1,141 @@
+"""`GET /`: a small self-contained HTML status page (no CDN: inline CSS and a few lines of inline JS for the charts)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from functools import cache
+from html import escape
+from importlib import resources
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from .admin import require_admin
+from .events import utc_iso
+from .mapping import Rule
+from .runtime import Runtime
+from .stats import collect_stats
+
+OUTCOMES = ("accepted", "delivered", "failed", "duplicates")
+_COLORS = {"accepted": "#1a73e8", "delivered": "#137333", "failed": "#b3261e", "duplicates": "#9aa0a6"}
+COUNTS = ("received", "accepted", "duplicates", "unmapped", "pending", "in_flight", "delivered", "failed", "retried")
+
+
+def chart_series(rows: list[tuple[float, str, str, int]], now: float) -> dict[str, Any]:
+    """Events by outcome, all destinations together: the last hour in 5-minute bars, the last day in hourly bars."""
+    hour: dict[str, list[int]] = {outcome: [0] * 12 for outcome in OUTCOMES}
+    day: dict[str, list[int]] = {outcome: [0] * 24 for outcome in OUTCOMES}
+    for bucket, _destination, metric, value in rows:
+        if metric not in OUTCOMES:
+            continue
+        age = now - bucket
+        if 0 <= age < 3600:
+            hour[metric][11 - int(age // 300)] += value
+        if 0 <= age < 86400:
+            day[metric][23 - int(age // 3600)] += value
+    return {"hour": hour, "day": day, "outcomes": list(OUTCOMES), "colors": _COLORS}
+
+
+def _destination_rows(stats: dict[str, Any]) -> str:
+    rows = []
+    for name, figures in stats["destinations"].items():
+        paused = figures.get("paused")
+        state = (
+            f'<span class="paused">paused</span><div class="why">{escape(paused["reason"])} '
+            f"(code {escape(str(paused['tiktok_code']))}); next probe {utc_iso(paused['next_probe_at'])}</div>"
+            if paused
+            else '<span class="active">active</span>'
+        )
+        oldest = figures.get("oldest_pending_age_s")
+        cells = "".join(
+            f'<td data-destination="{escape(name)}" data-metric="{metric}">{figures.get(metric, 0)}</td>'
+            for metric in COUNTS
+        )
+        rows.append(
+            f'<tr><th>{escape(name)}<div class="why">{escape(str(figures.get("event_source")))} '
+            f'{escape(str(figures.get("event_source_id")))}</div></th><td data-destination="{escape(name)}" '
+            f'data-metric="state">{state}</td>{cells}<td data-destination="{escape(name)}" '
+            f'data-metric="oldest_pending_age_s">{"-" if oldest is None else f"{oldest:.0f} s"}</td></tr>'
+        )
+    return "\n".join(rows)
+
+
+def _error_rows(errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return '<tr><td colspan="6">No errors.</td></tr>'
+    return "\n".join(
+        f"<tr><td>{utc_iso(e['at'])}</td><td>{escape(e['destination'])}</td><td>{escape(e['event'])}</td>"
+        f"<td>{escape(str(e['tiktok_code'] if e['tiktok_code'] is not None else e['http_status']))}</td>"
+        f"<td>{escape(e['message'] or '')}</td><td><code>{escape(e['request_id'] or '-')}</code></td></tr>"
+        for e in errors
+    )
+
+
+def _mapping_sections(runtime: Runtime) -> str:
+    sections = []
+    users: dict[str, list[str]] = defaultdict(list)
+    for name, destination in runtime.settings.destinations.items():
+        users[destination.mapping].append(name)
+    for name, table in sorted(runtime.routing.tables.items()):
+        if name not in users:
+            continue
+        rules = "".join(
+            f"<tr><td>{escape(inbound)}</td><td>{escape(', '.join(rule.event for rule in rules))}</td>"
+            f"<td>{escape(_conditions(rules))}</td></tr>"
+            for inbound, rules in sorted(table.rules.items())
+        )
+        sections.append(
+            f"<details><summary><code>{escape(table.label)}</code> for {escape(', '.join(users[name]))}</summary>"
+            f"<table><tr><th>inbound</th><th>TikTok</th><th></th></tr>{rules}</table></details>"
+        )
+    return "\n".join(sections)
+
+
+def _conditions(rules: tuple[Rule, ...]) -> str:
+    paths = [condition.path for rule in rules for condition in rule.when]
+    return "when " + ", ".join(paths) if paths else ""
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath("static", name).read_text()
+
+
+async def status_page(request: Request) -> Response:
+    runtime: Runtime = request.state.runtime
+    if denied := require_admin(request, runtime):
+        return denied
+    now = runtime.clock()
+    stats = await collect_stats(runtime.store, runtime.settings, now)
+    series = chart_series(await runtime.store.series(now - 86400), now)
+    errors = await runtime.store.recent_errors(10)
+    legend = "".join(f'<span><i style="background:{c}"></i>{o}</span>' for o, c in _COLORS.items())
+    series_json = json.dumps(series).replace("</", "<\\/")
+    headers = "".join(f"<th>{metric.replace('_', ' ')}</th>" for metric in COUNTS)
+    html = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="30">
+<title>TikTok events forwarder</title><style>{_asset("status.css")}</style></head>
+<body>
+<h1>TikTok events forwarder</h1>
+<p class="why">As of {utc_iso(now)}; this page refreshes every 30 s. The same figures: <code>GET /v1/stats</code>.</p>
+<h2>Destinations</h2>
+<table id="destinations"><tr><th>destination</th><th>state</th>{headers}<th>oldest pending</th></tr>
+{_destination_rows(stats)}
+</table>
+<h2>Events by outcome</h2>
+<div class="legend">{legend}</div>
+<p>Last hour (5-minute bars)</p><svg id="chart-hour" width="600" height="140" role="img"></svg>
+<p>Last day (hourly bars)</p><svg id="chart-day" width="600" height="140" role="img"></svg>
+<h2>Latest TikTok errors</h2>
+<table id="errors">
+<tr><th>at</th><th>destination</th><th>event</th><th>code</th><th>message</th><th>request_id</th></tr>
+{_error_rows(errors)}
+</table>
+<h2>Active mapping tables</h2>
+{_mapping_sections(runtime)}
+<script type="application/json" id="series">{series_json}</script>
+<script>{_asset("status.js")}</script>
+</body></html>"""
+    return HTMLResponse(html)

@@ -1,0 +1,134 @@
+"""The status page in a real headless Chromium: it loads, its numbers match /v1/stats, its charts draw."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from .conftest import AUTH, event, make_settings, open_client
+from .processes import free_port, running
+from .test_end_to_end import wait_for_ids, write_config
+
+ADMIN_TOKEN = "status-admin-token"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this test")
+    return found
+
+
+def browse(url: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium as the machine notes prescribe: no GPU, no background networking, a fresh profile."""
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1100",
+        "--virtual-time-budget=3000",
+        *args,
+        url,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=True)
+
+
+class Cells(HTMLParser):
+    """Collects `data-destination`/`data-metric` cells and the chart bars the page's script drew."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[tuple[str, str], str] = {}
+        self.bars: dict[tuple[str, str], int] = {}
+        self._cell: tuple[str, str] | None = None
+        self._chart: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "svg":
+            self._chart = a.get("id")
+        if tag == "td" and a.get("data-metric"):
+            self._cell = (a["data-destination"] or "", a["data-metric"] or "")
+            self.cells[self._cell] = ""
+        if tag == "rect" and self._chart:
+            key = (self._chart, a["data-outcome"] or "")
+            self.bars[key] = self.bars.get(key, 0) + int(a["data-value"] or 0)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self.cells[self._cell] += data
+
+
+def test_status_page_in_chromium_matches_stats(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
+    config.write_text(config.read_text().replace('# admin_token = "..."', f'admin_token = "{ADMIN_TOKEN}"'))
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    key = {"Authorization": "Bearer demo-ingest-key"}
+    with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
+        httpx.post(f"{base}/v1/events", json={"events": [event(event_id=f"ok-{i}") for i in range(7)]}, headers=key)
+        wait_for_ids(f"{base}/_emulator", {f"ok-{i}" for i in range(7)}, timeout_s=10)
+        httpx.post(
+            f"{base}/_emulator/_control/script",
+            json={"responses": [{"code": 40002, "message": "Invalid value for event_id: not a valid string."}]},
+        )
+        httpx.post(f"{base}/v1/events", json=event(event_id="bad-1"), headers=key)
+        httpx.post(f"{base}/v1/events", json=event(event_id="ok-0"), headers=key)  # a duplicate
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{base}/v1/stats", headers=admin).json()["destinations"]["demo_app_events"]["failed"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stats = httpx.get(f"{base}/v1/stats", headers=admin).json()["destinations"]["demo_app_events"]
+        url = f"http://admin:{ADMIN_TOKEN}@127.0.0.1:{port}/"
+        dom = browse(url, "--dump-dom", profile=tmp_path / "profile-dom").stdout
+        screenshot = tmp_path / "status.png"
+        browse(url, f"--screenshot={screenshot}", profile=tmp_path / "profile-shot")
+    page = Cells()
+    page.feed(dom)
+    for metric in ("received", "accepted", "duplicates", "pending", "delivered", "failed"):
+        assert page.cells["demo_app_events", metric] == str(stats[metric]), metric
+    assert (stats["delivered"], stats["failed"], stats["duplicates"]) == (7, 1, 1)
+    assert page.cells["demo_app_events", "state"] == "active"
+    assert page.bars["chart-hour", "accepted"] == stats["accepted"]  # drawn by the page's script
+    assert page.bars["chart-day", "delivered"] == stats["delivered"]
+    assert "Invalid value for event_id: not a valid string." in dom
+    assert re.search(r"default@[0-9a-f]{12}", dom)
+    assert screenshot.stat().st_size > 10_000
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_status_page_needs_the_admin_token(tmp_path: Path) -> None:
+    import respx
+
+    settings = make_settings(tmp_path, admin_token=ADMIN_TOKEN)
+    with open_client(settings, respx.Router()) as client:
+        assert isinstance(client, TestClient)
+        assert client.get("/").status_code == 401
+        assert client.get("/").headers["WWW-Authenticate"].startswith("Basic")
+        page = client.get("/", auth=("anyone", ADMIN_TOKEN))
+        assert page.status_code == 200 and '<svg id="chart-hour"' in page.text
+        assert "cdn" not in page.text.lower() and 'src="http' not in page.text
+        client.post("/v1/events", json=event(), headers=AUTH)
