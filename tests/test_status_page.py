@@ -85,7 +85,7 @@ def test_status_page_in_chromium_matches_stats(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    config.write_text(config.read_text().replace('# admin_token = "..."', f'admin_token = "{ADMIN_TOKEN}"'))
+    config.write_text(config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"'))
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     key = {"Authorization": "Bearer demo-ingest-key"}
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
