@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from .admin import require_admin
 from .auth import KeyRing
 from .check import check_mappings
+from .dead_letters import list_dead, replay_dead
 from .delivery import Delivery, DeliveryWorker
 from .errors import ConfigError
 from .ingest import post_events
@@ -161,6 +162,8 @@ def create_app(
         Route("/v1/stats", stats, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/admin/reload", admin_reload, methods=["POST"]),
+        Route("/v1/admin/dead", list_dead, methods=["GET"]),
+        Route("/v1/admin/dead/replay", replay_dead, methods=["POST"]),
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

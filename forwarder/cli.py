@@ -16,6 +16,7 @@ import uvicorn
 
 from .app import create_app
 from .check import check_all, check_mappings
+from .dead_letters import dead_filter
 from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
 from .mapping_diff import diff_mappings, render_text
@@ -121,6 +122,27 @@ def mappings_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def dead(args: argparse.Namespace) -> int:
+    settings = _load_or_exit(args.config)
+    options = {key: getattr(args, key) for key in ("destination", "since", "until", "tiktok_code", "event", "limit")}
+    try:
+        where = dead_filter({key: value for key, value in options.items() if value is not None})
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.dead_command == "list":
+        letters = _with_store(settings, lambda store: store.dead_letters(where))
+        if letters is None:
+            return 1
+        print(json.dumps({"count": len(letters), "dead_letters": letters}, indent=2, ensure_ascii=False))
+        return 0
+    replayed = _with_store(settings, lambda store: store.replay_dead(where, time.time()))
+    if replayed is None:
+        return 1
+    print(json.dumps({"replayed": replayed}))
+    return 0
+
+
 def event_ledger(args: argparse.Namespace) -> int:
     settings = _load_or_exit(args.config)
     ledger = _with_store(settings, lambda store: store.ledger(args.event_id))
@@ -200,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="how many of the latest stored events to replay")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=mappings_diff)
+
+    p = commands.add_parser("dead", help="dead letters: events given up on")
+    dead_commands = p.add_subparsers(dest="dead_command", required=True)
+    for name, text in (("list", "list dead letters"), ("replay", "send them again (same event_id)")):
+        p = dead_commands.add_parser(name, help=text)
+        p.add_argument("--config", type=Path, help=config_help)
+        p.add_argument("--destination")
+        p.add_argument("--since", help="failed at or after (ISO 8601 or Unix time)")
+        p.add_argument("--until", help="failed before (ISO 8601 or Unix time)")
+        p.add_argument("--tiktok-code", dest="tiktok_code", type=int)
+        p.add_argument("--event", help="TikTok event name, e.g. Purchase")
+        p.add_argument("--limit", type=int)
+        p.set_defaults(run=dead)
 
     p = commands.add_parser("events", help="the per-event ledger")
     event_commands = p.add_subparsers(dest="events_command", required=True)

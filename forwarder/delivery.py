@@ -220,8 +220,10 @@ def _retry(delivery: Delivery, rows: list[Claimed], error: RetryableError, earli
     if isinstance(error, UnknownCodeError):
         limit = min(limit, delivery.policy.unknown_code_max_attempts)
     outcome = error.outcome
-    if attempts >= limit:
-        message = f"gave up after {attempts} attempts: {outcome.message}"
+    age_s = delivery.clock() - min(row.created_at for row in rows)
+    exhausted = attempts >= limit and (isinstance(error, UnknownCodeError) or age_s >= delivery.policy.max_age_h * 3600)
+    if exhausted:
+        message = f"gave up after {attempts} attempts in {age_s / 3600:.1f} h: {outcome.message}"
         final = Outcome(outcome.http_status, outcome.tiktok_code, message, outcome.request_id)
         return Resolution([r.id for r in rows], State.FAILED, final, earlier=earlier)
     next_at = delivery.clock() + delivery.backoff_s(attempts, error.retry_after_s)

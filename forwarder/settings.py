@@ -66,6 +66,9 @@ class DeliverySettings(_Section):
     retry_base_s: float = Field(2.0, gt=0)
     retry_cap_s: float = Field(900.0, gt=0)
     max_attempts: int = Field(12, ge=1)
+    # An event is dead-lettered only when it has had max_attempts *and* is older than this; inside 24 h, so a
+    # replay after a fix still falls within TikTok's 48 h dedup window.
+    max_age_h: float = Field(20.0, gt=0)
     unknown_code_max_attempts: int = Field(3, ge=1)  # TikTok codes we do not know: retry a few times, then fail
     pause_probe_base_s: float = Field(30.0, gt=0)  # a paused destination is probed after this, doubling ...
     pause_probe_cap_s: float = Field(600.0, gt=0)  # ... up to this

@@ -19,6 +19,8 @@ DESTINATION_METRICS = (
     "in_flight",
     "delivered",
     "failed",
+    "dead",
+    "replayed",
     "retried",
 )
 SOURCE_METRICS = ("received", "rejected")

@@ -166,13 +166,27 @@ async def test_gives_up_after_max_attempts(store: SQLiteStore, settings: Setting
     await store.enqueue(IngestWrite([item("1")]), 1.0)
     router = router_with(*[httpx.Response(502)] * 3)
     clock = Clock()
-    delivery = delivery_for(store, settings, router.async_handler, clock, max_attempts=3)
+    delivery = delivery_for(store, settings, router.async_handler, clock, max_attempts=3, max_age_h=1)
     for _ in range(3):
         await deliver_due(delivery)
         clock.now += 3600
     assert await states(store) == {"1": State.FAILED}
     [(message,)] = await store.query("SELECT last_message FROM outbox")
     assert message.startswith("gave up after 3 attempts")
+
+
+async def test_attempts_alone_do_not_dead_letter_a_young_event(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1_800_000_000.0)
+    router = router_with(*[httpx.Response(502)] * 4 + [tiktok_answer(0, "OK")])
+    clock = Clock()
+    delivery = delivery_for(store, settings, router.async_handler, clock, max_attempts=2, max_age_h=20)
+    for _ in range(3):
+        await deliver_due(delivery)
+        clock.now += 600
+    assert await states(store) == {"1": State.PENDING}  # 3 attempts > 2, but only 20 minutes old
+    clock.now += 20 * 3600
+    await deliver_due(delivery)
+    assert await states(store) == {"1": State.FAILED}  # both limits passed
 
 
 async def test_poisoned_event_with_index_fails_alone(store: SQLiteStore, settings: Settings) -> None:

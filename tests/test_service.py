@@ -94,6 +94,8 @@ def test_stats_report_every_count(client: TestClient, tiktok: respx.Router) -> N
         "in_flight": 0,
         "delivered": 2,
         "failed": 0,
+        "dead": 0,
+        "replayed": 0,
         "retried": 0,
         "oldest_pending_age_s": None,
         "last_error": None,

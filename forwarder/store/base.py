@@ -88,6 +88,18 @@ class InboundRecord:
     document: bytes
 
 
+@dataclass(frozen=True)
+class DeadFilter:
+    """Which dead letters (failed events) to list or replay; every field narrows, None matches all."""
+
+    destination: str | None = None
+    since: float | None = None  # failed at or after
+    until: float | None = None  # failed before
+    tiktok_code: int | None = None
+    event: str | None = None  # the TikTok event name
+    limit: int = 1000
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -133,6 +145,14 @@ class Store(Protocol):
 
     async def ledger(self, event_id: str) -> dict[str, Any]:
         """Everything known about one event_id: receipts, outbox rows per destination, every delivery attempt."""
+        ...
+
+    async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
+        """Failed events matching `where`, newest failure first."""
+        ...
+
+    async def replay_dead(self, where: DeadFilter, now: float) -> int:
+        """Make matching failed events pending again with a fresh attempt budget; same event_id. How many."""
         ...
 
     async def recent_errors(self, limit: int) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import anyio.to_thread
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .base import Claimed, CounterKey, InboundRecord, IngestWrite, Pause, Resolution, State
+from .base import Claimed, CounterKey, DeadFilter, InboundRecord, IngestWrite, Pause, Resolution, State
 from .writer import Writer
 
 T = TypeVar("T")
@@ -107,6 +107,7 @@ _RESOLVE = """UPDATE outbox SET state = :state, next_attempt_at = :next, lease_o
               RETURNING id, destination, attempts"""
 # Every destination that ever had an outbox row has an `accepted` counter.
 _DESTINATIONS_WITH_ROWS = "SELECT name FROM counters WHERE scope = 'destination' AND metric = 'accepted'"
+_QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
 _METRIC_FOR_STATE = {State.DELIVERED: "delivered", State.FAILED: "failed", State.PENDING: "retried"}
 
 
@@ -281,11 +282,13 @@ class SQLiteStore:
             destinations = scopes["destinations"]
             for name, state, count, oldest in connection.execute(
                 """SELECT destination, state, count(*), min(created_at) FROM outbox
-                   WHERE state IN (0, 1) GROUP BY destination, state"""
+                   WHERE state IN (0, 1, 3) GROUP BY destination, state"""
             ):
                 entry = destinations.setdefault(name, {})
-                entry["pending" if state == State.PENDING else "in_flight"] = count
-                entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), round(now - oldest, 3))
+                entry[_QUEUE_FIGURE[state]] = count
+                if state != State.FAILED:
+                    age = round(now - oldest, 3)
+                    entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
             for name, reason, code, paused_at, probe_at, probes in connection.execute(
                 "SELECT * FROM destination_pauses"
             ):
@@ -410,6 +413,46 @@ class SQLiteStore:
 
         return await self._read(work)
 
+    async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
+        clause, params = _dead_where(where)
+        rows = await self._read(
+            lambda c: c.execute(
+                f"""SELECT id, destination, event, event_id, created_at, next_attempt_at, attempts, last_http_status,
+                           last_code, last_message, last_request_id
+                    FROM outbox WHERE {clause} ORDER BY next_attempt_at DESC LIMIT ?""",
+                (*params, where.limit),
+            ).fetchall()
+        )
+        keys = (
+            "id",
+            "destination",
+            "event",
+            "event_id",
+            "stored_at",
+            "failed_at",
+            "attempts",
+            "http_status",
+            "tiktok_code",
+            "message",
+            "request_id",
+        )
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    async def replay_dead(self, where: DeadFilter, now: float) -> int:
+        clause, params = _dead_where(where)
+
+        def work(connection: sqlite3.Connection) -> int:
+            rows = connection.execute(
+                f"""UPDATE outbox SET state = 0, attempts = 0, next_attempt_at = ?, created_at = ?, lease_owner = NULL
+                    WHERE id IN (SELECT id FROM outbox WHERE {clause} ORDER BY next_attempt_at DESC LIMIT ?)
+                    RETURNING destination""",
+                (now, now, *params, where.limit),
+            ).fetchall()
+            _bump(connection, Counter(("destination", name, "replayed") for (name,) in rows), now)
+            return len(rows)
+
+        return await self._write(work)
+
     async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
         rows = await self._read(
             lambda c: c.execute(
@@ -435,6 +478,22 @@ class SQLiteStore:
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query, for tests and operators' tools."""
         return await self._read(lambda c: c.execute(sql, tuple(params)).fetchall())
+
+
+def _dead_where(where: DeadFilter) -> tuple[str, list[Any]]:
+    """SQL conditions for dead letters (state 3; next_attempt_at holds when they failed)."""
+    clauses, params = ["state = 3"], []
+    for sql, value in (
+        ("destination = ?", where.destination),
+        ("next_attempt_at >= ?", where.since),
+        ("next_attempt_at < ?", where.until),
+        ("last_code = ?", where.tiktok_code),
+        ("event = ?", where.event),
+    ):
+        if value is not None:
+            clauses.append(sql)
+            params.append(value)
+    return " AND ".join(clauses), params
 
 
 def _delete_rows(connection: sqlite3.Connection, ids: list[int]) -> None:

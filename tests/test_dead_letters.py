@@ -1,0 +1,82 @@
+"""Dead letters: listed and replayed by destination, time, TikTok code or event name; replay keeps the event_id."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from forwarder.cli import main
+
+from .conftest import AUTH, TRACK_URL, event, make_settings, open_client, stats_of, tiktok_answer, wait_for
+
+ADMIN = {"Authorization": "Bearer dead-admin"}
+
+
+def test_dead_letters_are_listed_filtered_and_replayed(tmp_path: Path) -> None:
+    poisoned = {"d-1", "d-2"}
+    fixed = False
+
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        ids = {d["event_id"] for d in json.loads(request.content)["data"]}
+        if ids & poisoned and not fixed:
+            return tiktok_answer(40002, "Invalid value for properties.value.", request_id="req-dead")
+        return tiktok_answer(0, "OK", request_id="req-ok")
+
+    router = respx.Router()
+    router.post(TRACK_URL).mock(side_effect=tiktok)
+    settings = make_settings(tmp_path, admin_token="dead-admin")
+    with open_client(settings, router) as client:
+        client.post(
+            "/v1/events",
+            json={"events": [event(event_id="d-1"), event(event_id="d-2", event="PURCHASE"), event(event_id="fine")]},
+            headers=AUTH,
+        )
+
+        def dead_count() -> int:
+            return int(client.get("/v1/stats", headers=ADMIN).json()["destinations"]["app_main"]["dead"])
+
+        wait_for(lambda: dead_count() == 2)
+        listed = client.get("/v1/admin/dead", headers=ADMIN).json()
+        assert listed["count"] == 2
+        assert {d["event_id"] for d in listed["dead_letters"]} == {"d-1", "d-2"}
+        assert listed["dead_letters"][0]["request_id"] == "req-dead"
+        assert client.get("/v1/admin/dead?event=Purchase", headers=ADMIN).json()["count"] == 1
+        assert client.get("/v1/admin/dead?tiktok_code=40100", headers=ADMIN).json()["count"] == 0
+        assert client.get("/v1/admin/dead?destination=other", headers=ADMIN).json()["count"] == 0
+        future = int(time.time()) + 3600
+        assert client.get(f"/v1/admin/dead?since={future}", headers=ADMIN).json()["count"] == 0
+        bad = client.get("/v1/admin/dead?since=someday", headers=ADMIN)
+        assert bad.status_code == 400 and bad.json()["field"] == "since"
+        assert client.get("/v1/admin/dead", headers=AUTH).status_code == 401
+
+        fixed = True
+        replay = client.post("/v1/admin/dead/replay", json={"event": "StartTrial"}, headers=ADMIN)
+        assert replay.json() == {"replayed": 1}
+        wait_for(lambda: client.get("/v1/admin/dead", headers=ADMIN).json()["count"] == 1)
+        wait_for(lambda: client.get("/v1/stats", headers=ADMIN).json()["destinations"]["app_main"]["delivered"] == 2)
+    sent = [d["event_id"] for call in router.calls for d in json.loads(call.request.content)["data"]]
+    assert sent.count("d-1") >= 2  # the same event_id went again
+
+
+def test_cli_lists_and_replays_dead_letters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    router = respx.Router()
+    router.post(TRACK_URL).mock(side_effect=lambda r: tiktok_answer(40002, "bad", request_id="req-x"))
+    settings = make_settings(tmp_path)
+    with open_client(settings, router) as client:
+        client.post("/v1/events", json=event(event_id="cli-1"), headers=AUTH)
+        wait_for(lambda: stats_of(client)["dead"] == 1)
+    config = tmp_path / "config.toml"
+    config.write_text(f'mappings_dir = "{settings.mappings_dir}"\n[store]\nurl = "{settings.store.url}"\n')
+    assert main(["dead", "list", "--config", str(config), "--tiktok-code", "40002"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["dead_letters"][0]["event_id"] == "cli-1"
+    assert main(["dead", "replay", "--config", str(config), "--since", "2020-01-01T00:00:00Z"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"replayed": 1}
+    assert main(["dead", "list", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 0
+    assert main(["dead", "list", "--config", str(config), "--limit", "0"]) == 2
