@@ -20,9 +20,10 @@ import structlog
 
 from .errors import DeliveryError, Outcome, PermanentError, RetryableError
 from .metrics import Metrics
+from .ratelimit import TokenBucket
 from .settings import DeliverySettings, DestinationSettings, StoreSettings
 from .store import Claimed, Pause, Resolution, State, Store
-from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, track_body
+from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, is_rate_limited, track_body
 from .tiktok.payload import envelope
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,15 @@ class Delivery:
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     metrics: Metrics | None = None
+    failing_passes: dict[str, int] = field(default_factory=dict)  # per destination, for the circuit breaker
+    limiters: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def limiter(self, name: str, rate: float) -> TokenBucket:
+        """The destination's request rate limiter (rebuilt when a reload changes its rate)."""
+        bucket = self.limiters.get(name)
+        if bucket is None or bucket.rate != rate:
+            bucket = self.limiters[name] = TokenBucket(rate)
+        return bucket
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
         """Full-jitter exponential backoff; a Retry-After is honoured up to the cap."""
@@ -104,49 +114,65 @@ async def deliver_destination(delivery: Delivery, name: str, pause: Pause | None
 
 
 async def _update_pause(delivery: Delivery, name: str, pause: Pause | None, resolutions: list[Resolution]) -> None:
-    refused = next((r.outcome for r in resolutions if not r.counts_as_attempt), None)
+    """The circuit per destination: TikTok refusing credentials pauses it at once; repeated failed passes (5xx,
+    timeouts, rate limits) open it after `breaker_failures`; a paused destination is probed with one event and
+    resumes as soon as TikTok settles one (delivered, or refused for the event's own fault)."""
     now = delivery.clock()
+    refused = next((r.outcome for r in resolutions if not r.counts_as_attempt), None)
+    # Rate limiting is answered by backoff and the local limiter, not by opening the circuit.
+    failing = all(r.state == State.PENDING for r in resolutions) and not all(
+        is_rate_limited(r.outcome) for r in resolutions
+    )
+    if not failing and refused is None:
+        delivery.failing_passes[name] = 0
+        if pause is not None:
+            await delivery.store.resume(name)
+            log.info("destination.resumed", destination=name, paused_s=round(now - pause.paused_at, 1))
+        return
+    if pause is not None:
+        probes = pause.probes + 1
+        reason, code = (refused.message, refused.tiktok_code) if refused else (pause.reason, pause.tiktok_code)
+        await delivery.store.pause(
+            Pause(name, reason, code, pause.paused_at, now + _pause_delay(delivery, pause, probes), probes)
+        )
+        log.warning("destination.probe_failed", destination=name, tiktok_code=code, failed_probes=probes)
+        return
     if refused is not None:
-        probes = pause.probes + 1 if pause else 0
         await delivery.store.pause(
-            Pause(
-                name,
-                refused.message,
-                refused.tiktok_code,
-                pause.paused_at if pause else now,
-                now + delivery.probe_delay_s(probes),
-                probes,
-            )
+            Pause(name, refused.message, refused.tiktok_code, now, now + delivery.probe_delay_s(0), 0)
         )
-        if pause is None:
-            log.error(
-                "destination.paused",
-                destination=name,
-                tiktok_code=refused.tiktok_code,
-                http_status=refused.http_status,
-                reason=refused.message,
-                request_id=refused.request_id,
-            )
-        else:
-            log.warning(
-                "destination.probe_refused", destination=name, tiktok_code=refused.tiktok_code, failed_probes=probes + 1
-            )
-    elif pause is not None and any(r.outcome.tiktok_code is not None for r in resolutions):
-        # TikTok answered the probe with something other than a credentials error: the token works again.
-        await delivery.store.resume(name)
-        log.info("destination.resumed", destination=name, paused_s=round(now - pause.paused_at, 1))
-    elif pause is not None:
-        # The probe did not reach TikTok (timeout, 5xx): inconclusive, probe again later.
+        log.error(
+            "destination.paused",
+            destination=name,
+            tiktok_code=refused.tiktok_code,
+            http_status=refused.http_status,
+            reason=refused.message,
+            request_id=refused.request_id,
+        )
+        return
+    failed = delivery.failing_passes.get(name, 0) + 1
+    delivery.failing_passes[name] = failed
+    if failed >= delivery.policy.breaker_failures:
+        last = resolutions[-1].outcome
+        reason = f"circuit open after {failed} failed passes in a row; last: {last.message}"
         await delivery.store.pause(
-            Pause(
-                name,
-                pause.reason,
-                pause.tiktok_code,
-                pause.paused_at,
-                now + delivery.probe_delay_s(pause.probes),
-                pause.probes,
-            )
+            Pause(name, reason, last.tiktok_code, now, now + delivery.policy.breaker_cooldown_s, 0, kind="breaker")
         )
+        delivery.failing_passes[name] = 0
+        log.error(
+            "destination.circuit_open",
+            destination=name,
+            failed_passes=failed,
+            last_error=last.message,
+            tiktok_code=last.tiktok_code,
+            http_status=last.http_status,
+        )
+
+
+def _pause_delay(delivery: Delivery, pause: Pause, probes: int) -> float:
+    if pause.kind == "breaker":
+        return float(min(delivery.policy.pause_probe_cap_s, delivery.policy.breaker_cooldown_s * 2.0**probes))
+    return delivery.probe_delay_s(probes)
 
 
 async def _send(
@@ -165,6 +191,7 @@ async def _send(
     )
     ids = [row.id for row in rows]
     try:
+        await delivery.limiter(name, destination.rate_limit_per_s).acquire()
         outcome = await _timed_send(delivery, name, body, destination.access_token.get_secret_value())
     except AuthError as error:
         # The destination's credentials, not these events, were refused: keep them pending, uncounted.
@@ -300,7 +327,7 @@ class DeliveryWorker:
         self.delivery = delivery
         self.wakeups = wakeups
         self._retention = retention
-        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._loops: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._purge: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -319,18 +346,23 @@ class DeliveryWorker:
         return not self._stopping and all(not task.done() for task in self._loops.values())
 
     def sync(self) -> None:
-        """Start loops for new destinations and cancel those of removed ones (their rows stay pending)."""
-        for name in set(self._loops) - set(self.delivery.destinations):
-            self._loops.pop(name).cancel()
-            log.info("delivery.destination_removed", destination=name)
-        for name in set(self.delivery.destinations) - set(self._loops):
-            stop = self._is_stopping
+        """Run `concurrency` loops per destination: start new ones, cancel those of removed destinations."""
+        wanted = {
+            (name, index)
+            for name, destination in self.delivery.destinations.items()
+            for index in range(destination.concurrency)
+        }
+        for key in set(self._loops) - wanted:
+            self._loops.pop(key).cancel()
+            log.info("delivery.loop_stopped", destination=key[0], loop=key[1])
+        for name, index in sorted(wanted - set(self._loops)):
 
-            def stopped(name: str = name, stop: Callable[[], bool] = stop) -> bool:
-                return stop() or name not in self.delivery.destinations
+            def stopped(name: str = name, index: int = index) -> bool:
+                destination = self.delivery.destinations.get(name)
+                return self._stopping or destination is None or index >= destination.concurrency
 
-            self._loops[name] = asyncio.create_task(
-                run_destination(self.delivery, name, self.wakeups(name), stopped), name=f"delivery:{name}"
+            self._loops[name, index] = asyncio.create_task(
+                run_destination(self.delivery, name, self.wakeups(name), stopped), name=f"delivery:{name}:{index}"
             )
 
     async def stop(self, grace_s: float) -> None:

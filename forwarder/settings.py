@@ -72,6 +72,8 @@ class DeliverySettings(_Section):
     unknown_code_max_attempts: int = Field(3, ge=1)  # TikTok codes we do not know: retry a few times, then fail
     pause_probe_base_s: float = Field(30.0, gt=0)  # a paused destination is probed after this, doubling ...
     pause_probe_cap_s: float = Field(600.0, gt=0)  # ... up to this
+    breaker_failures: int = Field(5, ge=1)  # this many failed passes in a row open a destination's circuit ...
+    breaker_cooldown_s: float = Field(30.0, gt=0)  # ... for this long, then one event probes it
     shutdown_grace_s: float = Field(5.0, ge=0)
 
     @model_validator(mode="after")
@@ -116,6 +118,8 @@ class DestinationSettings(_Section):
     unmapped: Literal["drop", "custom"] | None = None  # None: the mapping table's policy, else drop
     page_url: str | None = None
     app_ids: list[str] | None = None  # app destinations: only events of these store app ids
+    rate_limit_per_s: float = Field(20.0, gt=0)  # Events API requests per second (TikTok's own limit is unpublished)
+    concurrency: int = Field(4, ge=1, le=64)  # requests in flight at once
 
     @field_validator("event_source_id", mode="before")
     @classmethod

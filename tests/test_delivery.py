@@ -315,3 +315,65 @@ async def test_paused_destination_shows_in_stats(store: SQLiteStore, settings: S
     paused = (await store.stats(Clock()()))["destinations"]["app_main"]["paused"]
     assert paused["reason"] == "No permission to operate pixel code."
     assert paused["tiktok_code"] == 40001
+
+
+async def test_repeated_failures_open_the_circuit_then_a_probe_closes_it(
+    store: SQLiteStore, settings: Settings
+) -> None:
+    await store.enqueue(IngestWrite([item(str(i)) for i in range(3)]), 1.0)
+    healthy = False
+
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        return tiktok_answer(0, "OK") if healthy else httpx.Response(503, text="down")
+
+    clock = Clock()
+    delivery = delivery_for(
+        store, settings, tiktok, clock, breaker_failures=3, breaker_cooldown_s=30, retry_base_s=1, retry_cap_s=1
+    )
+    for _ in range(3):
+        assert await deliver_due(delivery) == 3
+        clock.now += 2
+    pause = (await store.pauses())["app_main"]
+    assert pause.kind == "breaker" and "circuit open after 3 failed passes" in pause.reason
+    assert await deliver_due(delivery) == 0  # open: nothing is sent
+    clock.now += 31
+    assert await deliver_due(delivery) == 1  # half-open: one probe, still failing
+    assert (await store.pauses())["app_main"].probes == 1
+    clock.now += 61
+    healthy = True
+    assert await deliver_due(delivery) == 1  # the probe succeeds: closed
+    assert "app_main" not in await store.pauses()
+    assert await deliver_due(delivery) == 2
+
+
+async def test_rate_limiting_does_not_open_the_circuit(store: SQLiteStore, settings: Settings) -> None:
+    await store.enqueue(IngestWrite([item("1")]), 1.0)
+    router = router_with(*[tiktok_answer(40100, "Too many requests.")] * 5)
+    clock = Clock()
+    delivery = delivery_for(store, settings, router.async_handler, clock, breaker_failures=2)
+    for _ in range(5):
+        await deliver_due(delivery)
+        clock.now += 3600
+    assert await store.pauses() == {}
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    from forwarder.ratelimit import TokenBucket
+
+    now = [100.0]
+    bucket = TokenBucket(rate=20.0, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(20)] == [0.0] * 20  # the burst
+    assert bucket.take() == pytest.approx(0.05)  # then one token every 1/20 s
+    now[0] += 0.05
+    assert bucket.take() == 0.0
+    assert bucket.take() > 0
+    now[0] += 10
+    assert sum(bucket.take() == 0.0 for _ in range(30)) == 20  # saved-up tokens never exceed the burst
+
+
+async def test_each_destination_has_its_own_limiter_at_its_rate(store: SQLiteStore, settings: Settings) -> None:
+    delivery = delivery_for(store, settings, lambda r: tiktok_answer(0, "OK"), Clock())
+    first = delivery.limiter("app_main", 20.0)
+    assert delivery.limiter("app_main", 20.0) is first
+    assert delivery.limiter("other", 20.0) is not first
+    assert delivery.limiter("app_main", 5.0).rate == 5.0  # a reload that changes the rate takes effect

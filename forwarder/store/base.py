@@ -55,7 +55,10 @@ class Resolution:
 
 @dataclass(frozen=True)
 class Pause:
-    """A destination TikTok refused to serve (permission or token): its events wait, a probe tests it again."""
+    """A paused destination: its events wait and one event probes it at `probe_at`.
+
+    `kind` is "credentials" (TikTok refused the token or permission) or "breaker" (requests kept failing).
+    """
 
     destination: str
     reason: str
@@ -63,6 +66,7 @@ class Pause:
     paused_at: float
     probe_at: float
     probes: int
+    kind: str = "credentials"
 
 
 # Counters are keyed by (scope, name, metric), e.g. ("destination", "main", "delivered").

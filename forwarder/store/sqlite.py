@@ -78,6 +78,11 @@ def m003_inbound_and_series(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_pause_kind(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE destination_pauses ADD COLUMN kind TEXT NOT NULL DEFAULT 'credentials'")
+
+
 _INSERT_KEY = "INSERT INTO dedup_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 _INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
                  created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -289,10 +294,11 @@ class SQLiteStore:
                 if state != State.FAILED:
                     age = round(now - oldest, 3)
                     entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
-            for name, reason, code, paused_at, probe_at, probes in connection.execute(
+            for name, reason, code, paused_at, probe_at, probes, kind in connection.execute(
                 "SELECT * FROM destination_pauses"
             ):
                 destinations.setdefault(name, {})["paused"] = {
+                    "kind": kind,
                     "reason": reason,
                     "tiktok_code": code,
                     "since": paused_at,
@@ -351,8 +357,16 @@ class SQLiteStore:
     async def pause(self, pause: Pause) -> None:
         def work(connection: sqlite3.Connection) -> None:
             connection.execute(
-                "INSERT OR REPLACE INTO destination_pauses VALUES (?, ?, ?, ?, ?, ?)",
-                (pause.destination, pause.reason, pause.tiktok_code, pause.paused_at, pause.probe_at, pause.probes),
+                "INSERT OR REPLACE INTO destination_pauses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    pause.destination,
+                    pause.reason,
+                    pause.tiktok_code,
+                    pause.paused_at,
+                    pause.probe_at,
+                    pause.probes,
+                    pause.kind,
+                ),
             )
 
         await self._write(work)

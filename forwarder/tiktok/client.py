@@ -18,7 +18,8 @@ from ..errors import DeliveryError, Outcome, PermanentError, RetryableError
 TRACK_PATH = "/open_api/v1.3/event/track/"
 
 # Codes worth retrying: rate limits and TikTok-side errors (digest section 8.3).
-RETRYABLE_CODES = frozenset({40100, 51021, 50000, 50002})
+RATE_LIMIT_CODES = frozenset({40100, 51021})
+RETRYABLE_CODES = RATE_LIMIT_CODES | {50000, 50002}
 # Permission and token problems: the request was fine, the credentials were not; fixed by config, not by data.
 AUTH_CODES = frozenset({40001, 40105})
 SUCCESS_CODES = frozenset({0, 20001})
@@ -32,6 +33,10 @@ class AuthError(RetryableError):
 
 class UnknownCodeError(RetryableError):
     """A non-zero code we have no rule for: worth a few retries, not the full retry budget."""
+
+
+def is_rate_limited(outcome: Outcome) -> bool:
+    return outcome.http_status == 429 or outcome.tiktok_code in RATE_LIMIT_CODES
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
