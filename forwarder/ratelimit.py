@@ -26,8 +26,8 @@ class TokenBucket:
     def take(self) -> float:
         """Take a token if there is one: 0.0; else how many seconds until there will be (nothing taken)."""
         self._refill()
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= 1 - 1e-9:  # float rounding must not cost a whole extra sleep
+            self._tokens = max(0.0, self._tokens - 1)
             return 0.0
         return (1 - self._tokens) / self.rate
 
