@@ -26,6 +26,7 @@ from .delivery import Delivery, DeliveryWorker
 from .errors import ConfigError
 from .ingest import post_events
 from .logs import configure_logging
+from .pressure import assess, watch_pressure
 from .reload import install_sighup, reload_config, watch_config
 from .routing import Routing
 from .runtime import Runtime
@@ -137,6 +138,8 @@ def create_app(
                     runtime.worker = DeliveryWorker(delivery, runtime.wakeups, settings.store)
                     runtime.worker.start()
                 watcher = asyncio.create_task(watch_config(runtime, stop_watching)) if settings.watch_config else None
+                runtime.overloaded = await assess(runtime)
+                pressure = asyncio.create_task(watch_pressure(runtime, stop_watching))
                 log.info(
                     "service.started",
                     destinations=sorted(settings.destinations),
@@ -147,6 +150,7 @@ def create_app(
                 )
                 yield {"runtime": runtime}
                 stop_watching.set()
+                await pressure
                 if watcher is not None:
                     await watcher
                 if runtime.worker is not None:

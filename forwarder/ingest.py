@@ -119,6 +119,13 @@ async def _post_events(request: Request, runtime: Runtime) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if runtime.overloaded:
+        log.warning("ingest.refused_overloaded", source=source, reason=runtime.overloaded)
+        return JSONResponse(
+            {"error": "overloaded", "message": f"not accepting events now: {runtime.overloaded}; retry later"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
     server = runtime.settings.server
     try:
         raw_events, is_batch = parse_events(

@@ -31,6 +31,7 @@ class Runtime:
     last_reload: dict[str, Any] | None = None  # the outcome of the latest reload attempt
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)
+    overloaded: str | None = None  # why ingest refuses new events now (backpressure), or None
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

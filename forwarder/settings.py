@@ -42,6 +42,10 @@ class StoreSettings(_Section):
     # and the per-event ledger; 0 keeps none.
     keep_inbound_h: float = Field(24.0, ge=0)
     group_commit_max: int = Field(256, ge=1)
+    # Backpressure: past any of these, ingest answers 503 with Retry-After instead of taking what it cannot keep.
+    max_pending_events: int = Field(5_000_000, ge=1)
+    max_store_bytes: int = Field(0, ge=0)  # 0: no limit
+    min_free_disk_bytes: int = Field(256 * 1024 * 1024, ge=0)
 
     @field_validator("dedup_window_h")
     @classmethod

@@ -129,6 +129,14 @@ class Store(Protocol):
 
     async def stats(self, now: float) -> dict[str, Any]: ...
 
+    async def backlog(self) -> int:
+        """Events stored and not yet delivered or dead, from the counters (cheap at any backlog size)."""
+        ...
+
+    async def size_bytes(self) -> int:
+        """What the store occupies on disk."""
+        ...
+
     async def pauses(self) -> dict[str, Pause]: ...
 
     async def pause(self, pause: Pause) -> None:

@@ -350,6 +350,20 @@ class SQLiteStore:
 
         return await self._write(work)
 
+    async def backlog(self) -> int:
+        row = await self._read(
+            lambda c: c.execute(
+                """SELECT coalesce(sum(CASE WHEN metric IN ('accepted', 'replayed') THEN value ELSE -value END), 0)
+                   FROM counters WHERE scope = 'destination' AND metric IN ('accepted', 'replayed', 'delivered',
+                   'failed')"""
+            ).fetchone()
+        )
+        return int(row[0])
+
+    async def size_bytes(self) -> int:
+        paths = [self.path, self.path.with_name(self.path.name + "-wal")]
+        return sum(path.stat().st_size for path in paths if path.exists())
+
     async def pauses(self) -> dict[str, Pause]:
         rows = await self._read(lambda c: c.execute("SELECT * FROM destination_pauses").fetchall())
         return {row[0]: Pause(*row) for row in rows}
