@@ -13,7 +13,11 @@ def test_backlog_high_water_mark_refuses_then_recovers(tmp_path: Path) -> None:
     router = respx.Router()
     up = False
     router.post(TRACK_URL).mock(side_effect=lambda r: tiktok_answer(0 if up else 50002, "busy"))
-    settings = make_settings(tmp_path, store={"url": f"sqlite:///{tmp_path / 'f.db'}", "max_pending_events": 5})
+    settings = make_settings(
+        tmp_path,
+        store={"url": f"sqlite:///{tmp_path / 'f.db'}", "max_pending_events": 5},
+        delivery={"breaker_cooldown_s": 0.1, "pause_probe_cap_s": 0.2},
+    )
     with open_client(settings, router) as client:
         answer = client.post("/v1/events", json={"events": [event(event_id=str(i)) for i in range(5)]}, headers=AUTH)
         assert answer.status_code == 202
