@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from .auth import signature_problem
 from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .routing import Plan
@@ -111,13 +113,23 @@ def _metric_field(errors: list[dict[str, str]]) -> str:
 
 
 async def _post_events(request: Request, runtime: Runtime) -> Response:
-    source = runtime.keyring.source_for(request)
-    if source is None:
+    caller = runtime.keyring.caller(request)
+    if caller is None:
         log.info("ingest.unauthorized", client=request.client.host if request.client else None)
         return JSONResponse(
             {"error": "unauthorized", "message": "send a valid ingest key as `Authorization: Bearer <key>`"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    source = caller.source
+    source_settings = runtime.settings.sources[source]
+    wait_s = runtime.key_limits.wait_s(caller, source_settings)
+    if wait_s > 0:
+        log.warning("ingest.rate_limited", source=source, key_id=caller.key_id)
+        return JSONResponse(
+            {"error": "rate_limited", "message": f"this key may send {source_settings.rate_limit_per_s:g} requests/s"},
+            status_code=429,
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
         )
     if runtime.overloaded:
         log.warning("ingest.refused_overloaded", source=source, reason=runtime.overloaded)
@@ -128,9 +140,11 @@ async def _post_events(request: Request, runtime: Runtime) -> Response:
         )
     server = runtime.settings.server
     try:
-        raw_events, is_batch = parse_events(
-            await read_body(request, server.max_body_bytes), server.max_events_per_request
-        )
+        body = await read_body(request, server.max_body_bytes)
+        problem = signature_problem(source_settings, request.headers, body, runtime.clock())
+        if problem:
+            raise BadRequest(401, "invalid_signature", problem)
+        raw_events, is_batch = parse_events(body, server.max_events_per_request)
     except BadRequest as error:
         log.info("ingest.bad_request", source=source, error=error.error, status=error.status)
         return error.response()
@@ -190,11 +204,11 @@ async def _post_events(request: Request, runtime: Runtime) -> Response:
     if rejected:
         log.info("ingest.rejected", source=source, rejected=rejected[:20], count=len(rejected))
     log.debug("ingest.accepted", source=source, accepted=accepted, duplicates=duplicates)
-    body = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
     if not plans:
-        body = {"error": "invalid_event" if not is_batch else "invalid_events", **body}
-        return JSONResponse(body, status_code=422)
-    return JSONResponse(body, status_code=202)
+        answer = {"error": "invalid_event" if not is_batch else "invalid_events", **answer}
+        return JSONResponse(answer, status_code=422)
+    return JSONResponse(answer, status_code=202)
 
 
 def _count(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .auth import KeyRing
+from .auth import KeyLimits, KeyRing
 from .delivery import DeliveryWorker, Wakeups
 from .metrics import Metrics
 from .routing import Routing
@@ -32,6 +32,7 @@ class Runtime:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)
     overloaded: str | None = None  # why ingest refuses new events now (backpressure), or None
+    key_limits: KeyLimits = field(default_factory=KeyLimits)
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

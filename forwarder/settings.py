@@ -108,8 +108,26 @@ class EmulatorSettings(_Section):
 class SourceSettings(_Section):
     """An app or attribution platform that posts events with its own ingest key(s)."""
 
-    keys: list[SecretStr] = Field(min_length=1)
+    keys: list[SecretStr] = []
+    key_sha256: list[str] = []  # the same keys given as SHA-256 hex digests, so the file holds no secret
     destinations: list[str] | None = None  # None: every destination
+    rate_limit_per_s: float | None = Field(None, gt=0)  # per ingest key; over it: 429 with Retry-After
+    rate_limit_burst: float | None = Field(None, gt=0)
+    signing_secrets: list[SecretStr] = []  # Standard Webhooks `whsec_...` secrets; when set, requests must be signed
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex_digests(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+                raise ValueError("each entry must be a SHA-256 hex digest (64 hex characters)")
+        return [value.lower() for value in values]
+
+    @model_validator(mode="after")
+    def _has_a_key(self) -> SourceSettings:
+        if not self.keys and not self.key_sha256:
+            raise ValueError("a source needs at least one key (keys or key_sha256)")
+        return self
 
 
 class DestinationSettings(_Section):
@@ -181,6 +199,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value in these settings, so logs can be scrubbed of them."""
         values = [key.get_secret_value() for source in self.sources.values() for key in source.keys]
+        values += [s.get_secret_value() for source in self.sources.values() for s in source.signing_secrets]
         values += [d.access_token.get_secret_value() for d in self.destinations.values()]
         if self.admin_token is not None:
             values.append(self.admin_token.get_secret_value())

@@ -84,7 +84,8 @@ def test_secrets_are_masked_in_reprs() -> None:
             {"destinations": {"x": {"event_source": "offline", "event_source_id": "P", "access_token": "t"}}},
             "destinations.x.event_source",
         ),
-        ({"sources": {"s": {"keys": []}}}, "sources.s.keys"),
+        ({"sources": {"s": {"keys": []}}}, "sources.s"),
+        ({"sources": {"s": {"key_sha256": ["abc"]}}}, "sources.s.key_sha256"),
         ({"sources": {"s": {"keys": ["k"], "destinations": ["nope"]}}}, ""),
     ],
 )
