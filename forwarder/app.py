@@ -26,6 +26,7 @@ from .delivery import Delivery, DeliveryWorker
 from .errors import ConfigError
 from .ingest import post_events
 from .logs import configure_logging
+from .openapi import openapi
 from .pressure import assess, watch_pressure
 from .reload import install_sighup, reload_config, watch_config
 from .routing import Routing
@@ -169,6 +170,7 @@ def create_app(
         Route("/v1/admin/dead", list_dead, methods=["GET"]),
         Route("/v1/admin/dead/replay", replay_dead, methods=["POST"]),
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -58,12 +59,35 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# A body that escapes a surrogate may hold an unpaired one, which is no text at all: it cannot be stored or sent.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
     """The raw events of a body holding one event object or `{"events": [...]}`, and whether it was a batch."""
     if not body.strip():
         raise BadRequest(400, "empty_body", 'the body is empty; send an event object or {"events": [...]}')
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise BadRequest(400, "invalid_json", "the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -72,6 +96,10 @@ def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
         ) from None
     except RecursionError:
         raise BadRequest(400, "invalid_json", "the JSON is nested too deeply") from None
+    except ValueError as error:  # NaN, Infinity, numbers too large to read
+        raise BadRequest(400, "invalid_json", f"invalid JSON number: {error}") from None
+    if _MAYBE_SURROGATE.search(body) and _has_lone_surrogate(document):
+        raise BadRequest(400, "invalid_json", "the JSON holds an unpaired UTF-16 surrogate (\\uD800-\\uDFFF)")
     if not isinstance(document, dict):
         raise BadRequest(400, "invalid_body", 'the body must be an event object or {"events": [...]}')
     if "events" not in document:

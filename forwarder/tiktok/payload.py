@@ -7,6 +7,7 @@ this module: callers get SHA-256 lowercase hex (or the caller's own 64-hex pre-h
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -128,18 +129,23 @@ def user_for_source(user: Mapping[str, Any], event_source: str) -> dict[str, Any
     return {key: value for key, value in user.items() if key not in excluded}
 
 
+_MAX_MAGNITUDE = 1e15  # no price, value or quantity is this large; past it the number is a bug upstream
+
+
 def _number(field: str, value: Any) -> float | int:
     if isinstance(value, bool):
         raise PayloadError(field, "must be a number")
-    if isinstance(value, int | float):
-        return value
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
             raise PayloadError(field, "must be a number") from None
-        return int(number) if number.is_integer() and "." not in value else number
-    raise PayloadError(field, "must be a number")
+        value = int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+    if not isinstance(value, int | float):
+        raise PayloadError(field, "must be a number")
+    if not math.isfinite(value) or abs(value) >= _MAX_MAGNITUDE:
+        raise PayloadError(field, f"is out of range (at most {_MAX_MAGNITUDE:.0e} in magnitude)")
+    return value
 
 
 def _integer(field: str, value: Any) -> int:
