@@ -58,11 +58,11 @@ class Delivery:
         return bucket
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
-        """Full-jitter exponential backoff; a Retry-After is honoured up to the cap."""
+        """Full-jitter exponential backoff, never sooner than a Retry-After (bounded by `retry_after_max_s`)."""
         ceiling = min(self.policy.retry_cap_s, self.policy.retry_base_s * 2 ** max(0, attempts - 1))
         delay = self.rng.uniform(0, ceiling)
         if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, self.policy.retry_cap_s))
+            delay = max(delay, min(retry_after_s, self.policy.retry_after_max_s))
         return delay
 
     def probe_delay_s(self, failed_probes: int) -> float:

@@ -69,6 +69,7 @@ class DeliverySettings(_Section):
     lease_s: float = Field(60.0, gt=0)
     retry_base_s: float = Field(2.0, gt=0)
     retry_cap_s: float = Field(900.0, gt=0)
+    retry_after_max_s: float = Field(3600.0, ge=0)  # a Retry-After is honoured up to this (a sane bound)
     max_attempts: int = Field(12, ge=1)
     # An event is dead-lettered only when it has had max_attempts *and* is older than this; inside 24 h, so a
     # replay after a fix still falls within TikTok's 48 h dedup window.

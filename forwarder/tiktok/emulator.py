@@ -4,9 +4,11 @@ It answers in TikTok's envelope (`code`, `message`, `request_id`, HTTP 200 for b
 on (event_source_id, event, event_id) as TikTok does, and can be told to misbehave for tests and demos:
 
   GET    /_control/events     events accepted so far (`?event_id=` filters), request and answer counts
+                              (`?log=1` adds when each answer was given)
   DELETE /_control/events     forget them
   POST   /_control/script     change behaviour; every key optional:
-                              {"responses": [{"status": 503}, {"code": 40100, "retry_after": 2}, ...],  next answers
+                              {"responses": [{"status": 503}, {"code": 40100, "retry_after": 2},
+                                             {"hang_s": 30, "status": 503}, ...],  next answers, in order
                                "latency_ms": 200,                   added to every answer
                                "revoked_tokens": ["..."],           answered 40105
                                "failure_ratio": 0.5, "failure": {"code": 40100},   that share of requests fails
@@ -59,6 +61,7 @@ class EmulatorState:
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (second, requests in it)
     requests: int = 0
     duplicates: int = 0
+    log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))  # when, what was answered
     answers: Counter[str] = field(default_factory=Counter)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -197,7 +200,9 @@ def configure(state: EmulatorState, spec: dict[str, Any]) -> None:
 def create_emulator(state: EmulatorState | None = None) -> Starlette:
     state = state or EmulatorState()
 
-    def scripted(spec: dict[str, Any]) -> Response:
+    async def scripted(spec: dict[str, Any]) -> Response:
+        if "hang_s" in spec:  # a TikTok that accepts the connection and does not answer in time
+            await asyncio.sleep(float(spec["hang_s"]))
         status = int(spec.get("status", 200))
         headers = {"Retry-After": str(spec["retry_after"])} if "retry_after" in spec else None
         if "code" in spec or status == 200:
@@ -209,9 +214,9 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
         if state.latency_ms:
             await asyncio.sleep(state.latency_ms / 1000)
         if state.script:
-            return scripted(state.script.popleft())
+            return await scripted(state.script.popleft())
         if state.failure_ratio and state.rng.random() < state.failure_ratio:
-            return scripted(state.failure)
+            return await scripted(state.failure)
         if not token or token in state.revoked_tokens:
             return _answer(40105, "Access token is incorrect or has been revoked.")
         if state.is_over_rate_limit(token):
@@ -248,7 +253,9 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
         state.requests += 1
         response = await answer(request)
         code = json.loads(bytes(response.body)).get("code") if isinstance(response, JSONResponse) else None
-        state.answers[str(code) if code is not None else f"http_{response.status_code}"] += 1
+        given = str(code) if code is not None else f"http_{response.status_code}"
+        state.answers[given] += 1
+        state.log.append({"at": time.time(), "answer": given})
         return response
 
     async def list_events(request: Request) -> Response:
@@ -260,6 +267,7 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
                 "requests": state.requests,
                 "duplicates": state.duplicates,
                 "answers": dict(state.answers),
+                "log": list(state.log) if request.query_params.get("log") else None,
                 "events": events,
             }
         )
