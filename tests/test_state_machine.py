@@ -49,9 +49,10 @@ class OutboxModel(RuleBasedStateMachine):
         self.rows: dict[str, Row] = {}
         self.ids: dict[str, int] = {}  # event id -> outbox row id
         self.held: dict[str, list[Claimed]] = {owner: [] for owner in OWNERS}  # what each owner believes it holds
+        self.http = httpx.AsyncClient()
         self.delivery = Delivery(
             store=self.store,
-            client=EventsApiClient(httpx.AsyncClient(), "http://unused"),
+            client=EventsApiClient(self.http, "http://unused"),
             destinations={},
             policy=POLICY,
             owner="model",
