@@ -29,7 +29,7 @@ def _explain_one(routing: Routing, index: int, raw: Any, source: str, now: float
         event = InboundEvent.model_validate(raw)
     except ValidationError as error:
         return {"index": index, "rejected": field_errors(error)}
-    plan = routing.plan(event, source, now)
+    plan = routing.plan(event, source, now, raw)
     if plan.errors:
         return {"index": index, "rejected": plan.errors}
     settings = routing.settings

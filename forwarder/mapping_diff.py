@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from .check import check_event_name
@@ -72,16 +73,17 @@ def diff_mappings(
             report.skipped += 1
             continue
         try:
-            event = InboundEvent.model_validate_json(record.document)
-        except ValidationError:
+            raw = orjson.loads(record.document)
+            event = InboundEvent.model_validate(raw)
+        except (ValidationError, orjson.JSONDecodeError):
             report.skipped += 1
             continue
         report.replayed += 1
         report.first_at = min(report.first_at or received_at, received_at)
         report.last_at = max(report.last_at or received_at, received_at)
         # Time rules are judged as at ingest, so replaying old events does not reject them as too old.
-        before = before_routing.plan(event, record.source, received_at)
-        after = after_routing.plan(event, record.source, received_at)
+        before = before_routing.plan(event, record.source, received_at, raw)
+        after = after_routing.plan(event, record.source, received_at, raw)
         if not _compare(report, settings, record, before, after):
             report.unchanged += 1
     return report

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .events import InboundEvent, check_event_time, derive_event_id
 from .mapping import MappingTable, map_event
@@ -41,7 +42,8 @@ class Routing:
             if (wanted is None or name in wanted) and (destination.app_ids is None or app_id in destination.app_ids)
         ]
 
-    def plan(self, event: InboundEvent, source: str, now: float) -> Plan:
+    def plan(self, event: InboundEvent, source: str, now: float, raw: dict[str, Any] | None = None) -> Plan:
+        """`raw` is the event as posted: mapping paths and conditions read it, as ops wrote them against it."""
         tiktok = self.settings.tiktok
         time_error = check_event_time(
             event.timestamp, now, max_age_s=tiktok.max_event_age_h * 3600, max_future_s=tiktok.max_future_skew_s
@@ -52,7 +54,7 @@ class Routing:
         plan = Plan(event_id=event_id)
         try:
             user = hashed_user(event, tiktok.default_phone_region)
-            document = event.model_dump()
+            document = raw if raw is not None else event.model_dump(mode="json")
             if self.settings.store.keep_inbound_h > 0:
                 plan.stored_document = _hashed_document(document, user, event_id)
             for name, destination in self.destinations_for(source, event):
@@ -77,7 +79,7 @@ class Routing:
                         event_source=destination.event_source,
                         page_url=destination.page_url,
                     )
-                    payload = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+                    payload = orjson.dumps(item)
                     plan.items.append(
                         OutboxItem(name, mapped.event, event_id, payload, event.test_event_code, table.label)
                     )
@@ -89,7 +91,8 @@ class Routing:
 
 def _hashed_document(document: dict[str, Any], user: dict[str, Any], event_id: str) -> bytes:
     """The inbound event as kept on disk: hashes in place of email, phone and external_id."""
-    kept = {**document, "event_id": event_id, "user": dict(document.get("user") or {})}
+    posted_user = document.get("user")
+    kept = {**document, "event_id": event_id, "user": dict(posted_user) if isinstance(posted_user, dict) else {}}
     for key in ("email", "phone", "external_id"):
         kept["user"][key] = user.get(key, [])
-    return json.dumps(kept, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return orjson.dumps(kept, default=str)

@@ -14,7 +14,17 @@ import anyio.to_thread
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .base import Claimed, CounterKey, DeadFilter, InboundRecord, IngestWrite, Pause, Resolution, State
+from .base import (
+    Claimed,
+    CounterKey,
+    DeadFilter,
+    InboundRecord,
+    IngestWrite,
+    OutboxItem,
+    Pause,
+    Resolution,
+    State,
+)
 from .writer import Writer
 
 T = TypeVar("T")
@@ -83,7 +93,6 @@ def m004_pause_kind(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE destination_pauses ADD COLUMN kind TEXT NOT NULL DEFAULT 'credentials'")
 
 
-_INSERT_KEY = "INSERT INTO dedup_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 _INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
                  created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
@@ -180,25 +189,24 @@ class SQLiteStore:
 
     async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
         def work(connection: sqlite3.Connection) -> list[bool]:
-            inserted = []
-            for item in write.items:
-                cursor = connection.execute(_INSERT_KEY, (item.destination, item.event, item.event_id, now))
-                is_new = cursor.rowcount == 1
-                if is_new:
-                    connection.execute(
-                        _INSERT_ROW,
-                        (
-                            item.destination,
-                            item.event,
-                            item.event_id,
-                            item.test_event_code,
-                            item.payload,
-                            now,
-                            now,
-                            item.mapping_version,
-                        ),
+            inserted = _insert_new_keys(connection, write.items, now)
+            connection.executemany(
+                _INSERT_ROW,
+                [
+                    (
+                        item.destination,
+                        item.event,
+                        item.event_id,
+                        item.test_event_code,
+                        item.payload,
+                        now,
+                        now,
+                        item.mapping_version,
                     )
-                inserted.append(is_new)
+                    for item, is_new in zip(write.items, inserted, strict=True)
+                    if is_new
+                ],
+            )
             counters = write.counters.copy()
             for item, is_new in zip(write.items, inserted, strict=True):
                 counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
@@ -506,6 +514,30 @@ class SQLiteStore:
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query, for tests and operators' tools."""
         return await self._read(lambda c: c.execute(sql, tuple(params)).fetchall())
+
+
+_KEYS_PER_STATEMENT = 500  # 4 parameters each: well under SQLite's 32,766 parameters per statement
+
+
+def _insert_new_keys(connection: sqlite3.Connection, items: list[OutboxItem], now: float) -> list[bool]:
+    """Insert the dedup keys of `items`, a few statements for the lot; True per item seen here for the first time."""
+    new: set[tuple[str, str, str]] = set()
+    for start in range(0, len(items), _KEYS_PER_STATEMENT):
+        chunk = items[start : start + _KEYS_PER_STATEMENT]
+        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+        parameters = [value for item in chunk for value in (item.destination, item.event, item.event_id, now)]
+        new.update(
+            connection.execute(
+                f"INSERT INTO dedup_keys VALUES {values} ON CONFLICT DO NOTHING RETURNING destination, event, event_id",
+                parameters,
+            ).fetchall()
+        )
+    inserted = []
+    for item in items:
+        key = (item.destination, item.event, item.event_id)
+        inserted.append(key in new)
+        new.discard(key)  # a second copy in the same request is a duplicate of the first
+    return inserted
 
 
 def _dead_where(where: DeadFilter) -> tuple[str, list[Any]]:

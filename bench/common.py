@@ -1,0 +1,103 @@
+"""Shared by the benchmarks: free ports, starting and stopping servers, RSS, wrk runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextmanager
+def server(args: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{args[:4]} exited; see {log}")
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} did not come up; see {log}") from None
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def require_wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        sys.exit("wrk is needed as the load generator: apt-get install wrk (Debian's package)")
+    return found
+
+
+@dataclass
+class WrkResult:
+    requests_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}[unit]
+
+
+def wrk(url: str, *, seconds: int, connections: int, events: int, threads: int = 1) -> WrkResult:
+    output = subprocess.run(
+        [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+         str(BENCH / "post_events.lua"), url],
+        capture_output=True, text=True, check=True, env={**os.environ, "EVENTS": str(events)},
+    ).stdout
+    requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return WrkResult(requests_s, p50, p99, errors, total)
