@@ -36,7 +36,9 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def server(args: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    args: list[str], url: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, **(env or {})})
     try:
@@ -87,9 +89,20 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, *, seconds: int, connections: int, events: int, threads: int = 1) -> WrkResult:
     output = subprocess.run(
-        [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-         str(BENCH / "post_events.lua"), url],
-        capture_output=True, text=True, check=True, env={**os.environ, "EVENTS": str(events)},
+        [
+            require_wrk(),
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(BENCH / "post_events.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "EVENTS": str(events)},
     ).stdout
     requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]

@@ -52,11 +52,26 @@ def main() -> None:
         tmp = Path(directory)
         for events in (1, 20):
             port = free_port()
-            baseline_cmd = [sys.executable, "-m", "uvicorn", "baseline_app:app", "--port", str(port),
-                            "--no-access-log", "--log-level", "warning", "--app-dir", str(Path(__file__).parent)]
+            baseline_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "baseline_app:app",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--app-dir",
+                str(Path(__file__).parent),
+            ]
             with server(baseline_cmd, f"http://127.0.0.1:{port}/", tmp / "baseline.log") as process:
-                base = wrk(f"http://127.0.0.1:{port}/v1/events", seconds=args.seconds,
-                           connections=args.connections, events=events)
+                base = wrk(
+                    f"http://127.0.0.1:{port}/v1/events",
+                    seconds=args.seconds,
+                    connections=args.connections,
+                    events=events,
+                )
                 base_rss = rss_mb(process.pid)
             port = free_port()
             run_dir = tmp / f"run-{events}"
@@ -64,18 +79,26 @@ def main() -> None:
             config = forwarder_config(run_dir, port)
             command = [sys.executable, "-m", "forwarder", "serve", "--config", str(config)]
             with server(command, f"http://127.0.0.1:{port}/healthz", tmp / "forwarder.log") as process:
-                ours = wrk(f"http://127.0.0.1:{port}/v1/events", seconds=args.seconds,
-                           connections=args.connections, events=events)
+                ours = wrk(
+                    f"http://127.0.0.1:{port}/v1/events",
+                    seconds=args.seconds,
+                    connections=args.connections,
+                    events=events,
+                )
                 our_rss = rss_mb(process.pid)
             stored = sqlite3.connect(run_dir / "bench.db").execute("SELECT count(*) FROM outbox").fetchone()[0]
             rows.append((events, ours, base, our_rss, base_rss, stored))
     print(f"ingest, {args.connections} connections, {args.seconds} s per run, wrk on the same machine")
-    print(f"{'events/req':>10} {'ours req/s':>11} {'ours ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-          f"{'RSS MB':>7} | {'base req/s':>10} {'p99 ms':>7} | {'ratio':>5} | stored")
+    print(
+        f"{'events/req':>10} {'ours req/s':>11} {'ours ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'RSS MB':>7} | {'base req/s':>10} {'p99 ms':>7} | {'ratio':>5} | stored"
+    )
     for events, ours, base, our_rss, base_rss, stored in rows:
-        print(f"{events:>10} {ours.requests_s:>11.0f} {ours.requests_s * events:>10.0f} {ours.p50_ms:>7.1f} "
-              f"{ours.p99_ms:>7.1f} {ours.errors:>6} {our_rss:>7.0f} | {base.requests_s:>10.0f} {base.p99_ms:>7.1f} "
-              f"| {ours.requests_s / base.requests_s:>5.2f} | {stored} events (>= {ours.requests * events} acked)")
+        print(
+            f"{events:>10} {ours.requests_s:>11.0f} {ours.requests_s * events:>10.0f} {ours.p50_ms:>7.1f} "
+            f"{ours.p99_ms:>7.1f} {ours.errors:>6} {our_rss:>7.0f} | {base.requests_s:>10.0f} {base.p99_ms:>7.1f} "
+            f"| {ours.requests_s / base.requests_s:>5.2f} | {stored} events (>= {ours.requests * events} acked)"
+        )
 
 
 if __name__ == "__main__":

@@ -114,11 +114,12 @@ class InboundEvent(BaseModel):
     event: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     timestamp: EventTime
     app: App | None = None
-    user: User = User()
-    device: Device = Device()
+    # default_factory, not an instance: pydantic deep-copies instance defaults on every validation.
+    user: User = Field(default_factory=User)
+    device: Device = Field(default_factory=Device)
     page: Page | None = None
-    properties: dict[str, Any] = {}
-    ad: dict[str, Any] = {}
+    properties: dict[str, Any] = Field(default_factory=dict)
+    ad: dict[str, Any] = Field(default_factory=dict)
     limited_data_use: StrictBool = False
     test_event_code: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
 

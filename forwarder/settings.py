@@ -63,7 +63,7 @@ class StoreSettings(_Section):
 
 class DeliverySettings(_Section):
     enabled: bool = True
-    batch_size: int = Field(500, ge=1, le=1000)  # TikTok rejects a request of more than 1,000 events
+    batch_size: int = Field(1000, ge=1, le=1000)  # TikTok rejects a request of more than 1,000 events
     poll_interval_s: float = Field(1.0, gt=0)
     timeout_s: float = Field(10.0, gt=0)
     lease_s: float = Field(60.0, gt=0)

@@ -1,0 +1,178 @@
+"""Delivery benchmark: drain a backlog of pending events from `forwarder serve` to the local Events API
+emulator at 0 ms and at 200 ms of simulated TikTok latency, with the default delivery settings.
+
+    .venv/bin/python bench/delivery.py [--events 50000]
+
+The baseline is the emulator's own capacity, measured with wrk posting full batches of the same size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from common import BENCH, REPO, free_port, require_wrk, server
+
+from forwarder.settings import load_settings
+from forwarder.store import IngestWrite, OutboxItem, make_store
+
+BATCH = 1000  # the default delivery.batch_size
+
+
+def payload(event_id: str) -> bytes:
+    return json.dumps(
+        {
+            "event": "Purchase",
+            "event_time": int(time.time()),
+            "event_id": event_id,
+            "user": {
+                "email": ["ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976"],
+                "ip": "203.0.113.7",
+            },
+            "properties": {"value": 9.99, "currency": "USD"},
+            "app": {"app_id": "com.example.app"},
+            "limited_data_use": False,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def config(tmp: Path, port: int, emulator: str) -> Path:
+    path = tmp / "bench.toml"
+    path.write_text(f"""
+mappings_dir = "{REPO / "mappings"}"
+watch_config = false
+log_level = "warning"
+[server]
+port = {port}
+[store]
+url = "sqlite:///{tmp / "bench.db"}"
+[tiktok]
+base_url = "{emulator}"
+[sources.bench]
+keys = ["bench-key"]
+[destinations.app]
+event_source = "app"
+event_source_id = "7301234567890123456"
+access_token = "bench-token"
+""")
+    return path
+
+
+async def fill(config_path: Path, n: int) -> None:
+    settings = load_settings(config_path)
+    store = make_store(settings.store)
+    await store.open()
+    try:
+        for start in range(0, n, 1000):
+            items = [
+                OutboxItem("app", "Purchase", f"b-{i}", payload(f"b-{i}")) for i in range(start, min(n, start + 1000))
+            ]
+            await store.enqueue(IngestWrite(items), time.time())
+    finally:
+        await store.close()
+
+
+def drain(tmp: Path, events: int, latency_ms: int) -> tuple[float, int]:
+    emulator_port, port = free_port(), free_port()
+    emulator = f"http://127.0.0.1:{emulator_port}"
+    path = config(tmp, port, emulator)
+    asyncio.run(fill(path, events))
+    emulator_cmd = [
+        sys.executable,
+        "-m",
+        "forwarder",
+        "emulate",
+        "--port",
+        str(emulator_port),
+        "--latency-ms",
+        str(latency_ms),
+    ]
+    with server(emulator_cmd, f"{emulator}/_control/events", tmp / "emulator.log"):
+        started = time.monotonic()
+        with server(
+            [sys.executable, "-m", "forwarder", "serve", "--config", str(path)],
+            f"http://127.0.0.1:{port}/healthz",
+            tmp / "serve.log",
+        ):
+            while True:
+                seen = httpx.get(f"{emulator}/_control/events?event_id=none", timeout=30).json()
+                stats = httpx.get(f"http://127.0.0.1:{port}/v1/stats", timeout=30).json()["destinations"]["app"]
+                if stats["pending"] == 0 and stats["in_flight"] == 0:
+                    break
+                time.sleep(0.1)
+            elapsed = time.monotonic() - started
+            requests = seen["requests"]
+    for leftover in tmp.glob("bench.db*"):
+        leftover.unlink()
+    return elapsed, requests
+
+
+def emulator_capacity(tmp: Path, seconds: int) -> float:
+    """Events per second the emulator takes in full batches, under wrk with 8 connections."""
+    port = free_port()
+    body = tmp / "body.json"
+    body.write_text(
+        json.dumps(
+            {
+                "event_source": "app",
+                "event_source_id": "1",
+                "data": [json.loads(payload(f"c-{i}")) for i in range(BATCH)],
+            }
+        )
+    )
+    with server(
+        [sys.executable, "-m", "forwarder", "emulate", "--port", str(port)],
+        f"http://127.0.0.1:{port}/_control/events",
+        tmp / "emulator-capacity.log",
+    ):
+        output = subprocess.run(
+            [
+                require_wrk(),
+                "-t1",
+                "-c8",
+                f"-d{seconds}s",
+                "-s",
+                str(BENCH / "tiktok_body.lua"),
+                f"http://127.0.0.1:{port}/open_api/v1.3/event/track/",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "BODY_FILE": str(body)},
+        ).stdout
+    requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    return requests_s * BATCH
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        capacity = emulator_capacity(tmp, 8)
+        rows = []
+        for latency in (0, 200):
+            elapsed, requests = drain(tmp, args.events, latency)
+            rows.append((latency, args.events / elapsed, requests / elapsed, args.events / max(requests, 1)))
+    print(f"delivery of {args.events} pending events, default settings (batch {BATCH}, concurrency 4, 20 req/s)")
+    print(f"{'latency':>8} {'events/s':>9} {'requests/s':>10} {'mean batch':>10} | {'emulator ev/s':>13} | ratio")
+    for latency, events_s, requests_s, mean_batch in rows:
+        print(
+            f"{latency:>6}ms {events_s:>9.0f} {requests_s:>10.1f} {mean_batch:>10.0f} | {capacity:>13.0f} | "
+            f"{events_s / capacity:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
