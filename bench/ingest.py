@@ -91,13 +91,14 @@ def main() -> None:
     print(f"ingest, {args.connections} connections, {args.seconds} s per run, wrk on the same machine")
     print(
         f"{'events/req':>10} {'ours req/s':>11} {'ours ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-        f"{'RSS MB':>7} | {'base req/s':>10} {'p99 ms':>7} | {'ratio':>5} | stored"
+        f"{'RSS MB':>7} | {'base req/s':>10} {'p99 ms':>7} | {'ratio':>5} | {'base RSS':>8} | stored"
     )
     for events, ours, base, our_rss, base_rss, stored in rows:
         print(
             f"{events:>10} {ours.requests_s:>11.0f} {ours.requests_s * events:>10.0f} {ours.p50_ms:>7.1f} "
             f"{ours.p99_ms:>7.1f} {ours.errors:>6} {our_rss:>7.0f} | {base.requests_s:>10.0f} {base.p99_ms:>7.1f} "
-            f"| {ours.requests_s / base.requests_s:>5.2f} | {stored} events (>= {ours.requests * events} acked)"
+            f"| {ours.requests_s / base.requests_s:>5.2f} | {base_rss:>8.0f} | "
+            f"{stored} events (>= {ours.requests * events} acked)"
         )
 
 
