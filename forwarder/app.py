@@ -23,7 +23,7 @@ from .auth import KeyRing
 from .check import check_mappings
 from .dead_letters import list_dead, replay_dead
 from .delivery import Delivery, DeliveryWorker
-from .errors import ConfigError
+from .errors import ConfigError, StoreUnavailable
 from .ingest import post_events
 from .logs import configure_logging
 from .openapi import openapi
@@ -39,6 +39,15 @@ from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
 
 log = structlog.get_logger(__name__)
+
+
+async def store_unavailable(request: Request, error: Exception) -> Response:
+    log.error("store.unavailable", path=request.url.path, error=str(error))
+    return JSONResponse(
+        {"error": "store_unavailable", "message": "the store cannot be reached; retry later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -87,6 +96,20 @@ async def metrics(request: Request) -> Response:
         return denied
     runtime.metrics.refresh_queue(await runtime.store.stats(runtime.clock()))
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def listen_for_events(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Wake delivery when any replica stores events (PostgreSQL NOTIFY); re-listen if the connection drops."""
+    listen = getattr(runtime.store, "listen", None)
+    if listen is None:
+        return  # SQLite: one process, ingest wakes its own delivery loops
+    while not stop.is_set():
+        if not runtime.store.is_listening() and await listen(  # type: ignore[attr-defined]
+            lambda destination: runtime.wake_delivery({destination})
+        ):
+            log.info("store.listening")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5.0)
 
 
 def _owner_id() -> str:
@@ -141,6 +164,7 @@ def create_app(
                 watcher = asyncio.create_task(watch_config(runtime, stop_watching)) if settings.watch_config else None
                 runtime.overloaded = await assess(runtime)
                 pressure = asyncio.create_task(watch_pressure(runtime, stop_watching))
+                listener = asyncio.create_task(listen_for_events(runtime, stop_watching))
                 log.info(
                     "service.started",
                     destinations=sorted(settings.destinations),
@@ -152,6 +176,7 @@ def create_app(
                 yield {"runtime": runtime}
                 stop_watching.set()
                 await pressure
+                await listener
                 if watcher is not None:
                     await watcher
                 if runtime.worker is not None:
@@ -176,4 +201,4 @@ def create_app(
     ]
     if settings.emulator.enabled:
         routes.append(Mount(settings.emulator.path, app=create_emulator()))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreUnavailable: store_unavailable})

@@ -20,7 +20,6 @@ import structlog
 
 from .errors import DeliveryError, Outcome, PermanentError, RetryableError
 from .metrics import Metrics
-from .ratelimit import TokenBucket
 from .settings import DeliverySettings, DestinationSettings, StoreSettings
 from .store import Claimed, Pause, Resolution, State, Store
 from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, is_rate_limited, track_body
@@ -48,14 +47,14 @@ class Delivery:
     rng: random.Random = field(default_factory=random.Random)
     metrics: Metrics | None = None
     failing_passes: dict[str, int] = field(default_factory=dict)  # per destination, for the circuit breaker
-    limiters: dict[str, TokenBucket] = field(default_factory=dict)
 
-    def limiter(self, name: str, rate: float) -> TokenBucket:
-        """The destination's request rate limiter (rebuilt when a reload changes its rate)."""
-        bucket = self.limiters.get(name)
-        if bucket is None or bucket.rate != rate:
-            bucket = self.limiters[name] = TokenBucket(rate)
-        return bucket
+    async def acquire_token(self, name: str, rate: float) -> None:
+        """Wait for the destination's rate limit; the bucket lives in the store, so replicas share one limit."""
+        while True:
+            wait = await self.store.take_token(name, rate, max(1.0, rate), self.clock())
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
         """Full-jitter exponential backoff, never sooner than a Retry-After (bounded by `retry_after_max_s`)."""
@@ -191,7 +190,7 @@ async def _send(
     )
     ids = [row.id for row in rows]
     try:
-        await delivery.limiter(name, destination.rate_limit_per_s).acquire()
+        await delivery.acquire_token(name, destination.rate_limit_per_s)
         outcome = await _timed_send(delivery, name, body, destination.access_token.get_secret_value())
     except AuthError as error:
         # The destination's credentials, not these events, were refused: keep them pending, uncounted.

@@ -42,6 +42,7 @@ class StoreSettings(_Section):
     # and the per-event ledger; 0 keeps none.
     keep_inbound_h: float = Field(24.0, ge=0)
     group_commit_max: int = Field(256, ge=1)
+    pool_size: int = Field(10, ge=1)  # PostgreSQL connections per replica
     # Backpressure: past any of these, ingest answers 503 with Retry-After instead of taking what it cannot keep.
     max_pending_events: int = Field(5_000_000, ge=1)
     max_store_bytes: int = Field(0, ge=0)  # 0: no limit
@@ -54,10 +55,21 @@ class StoreSettings(_Section):
             raise ValueError(f"must be at least {MIN_DEDUP_WINDOW_H} hours (TikTok's dedup window)")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite:///")
+
     @property
     def sqlite_path(self) -> Path:
-        if not self.url.startswith("sqlite:///"):
-            raise ValueError(f"unsupported store url scheme: {self.url.split(':', 1)[0]}")
+        if not self.is_sqlite:
+            raise ValueError(f"not a SQLite store: {self.url.split(':', 1)[0]}")
         return Path(self.url.removeprefix("sqlite:///"))
 
 

@@ -369,11 +369,3 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     assert bucket.take() > 0
     now[0] += 10
     assert sum(bucket.take() == 0.0 for _ in range(30)) == 20  # saved-up tokens never exceed the burst
-
-
-async def test_each_destination_has_its_own_limiter_at_its_rate(store: SQLiteStore, settings: Settings) -> None:
-    delivery = delivery_for(store, settings, lambda r: tiktok_answer(0, "OK"), Clock())
-    first = delivery.limiter("app_main", 20.0)
-    assert delivery.limiter("app_main", 20.0) is first
-    assert delivery.limiter("other", 20.0) is not first
-    assert delivery.limiter("app_main", 5.0).rate == 5.0  # a reload that changes the rate takes effect

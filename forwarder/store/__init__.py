@@ -21,7 +21,11 @@ __all__ = [
 
 
 def make_store(settings: StoreSettings) -> Store:
-    """The backend for `settings.url`; only `sqlite:///PATH` for now."""
+    """The backend for `settings.url`: `sqlite:///PATH` (one process) or `postgresql://...` (several replicas)."""
+    if settings.url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore  # asyncpg is only needed when PostgreSQL is used
+
+        return PostgresStore(settings.url, pool_size=settings.pool_size)
     return SQLiteStore(
         settings.sqlite_path, synchronous=settings.sqlite_synchronous, group_commit_max=settings.group_commit_max
     )

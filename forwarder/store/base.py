@@ -123,6 +123,10 @@ class Store(Protocol):
         """Record attempts and move rows to their new state, only where `owner` still holds the lease."""
         ...
 
+    async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
+        """A destination's request rate limit, kept in the store so replicas share it: 0 to go now, else a wait."""
+        ...
+
     async def release(self, owner: str, ids: list[int]) -> None:
         """Give leased rows back as pending without counting an attempt (clean shutdown)."""
         ...

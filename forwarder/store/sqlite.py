@@ -99,6 +99,14 @@ def m005_cheaper_inbound(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX inbound_received_at")
 
 
+@migrations()
+def m006_rate_buckets(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE rate_buckets (
+             destination TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)"""
+    )
+
+
 _INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
                  created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
@@ -280,6 +288,23 @@ class SQLiteStore:
             )
             _bump(connection, counters, now)
             return sum(counters.values())
+
+        return await self._write(work)
+
+    async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
+        def work(connection: sqlite3.Connection) -> float:
+            (tokens,) = connection.execute(
+                """INSERT INTO rate_buckets VALUES (?1, ?2, ?3) ON CONFLICT (destination) DO UPDATE
+                   SET tokens = min(?2, tokens + max(0, ?3 - updated_at) * ?4), updated_at = max(updated_at, ?3)
+                   RETURNING tokens""",
+                (destination, burst, now, rate),
+            ).fetchone()
+            if tokens >= 1 - 1e-9:
+                connection.execute(
+                    "UPDATE rate_buckets SET tokens = max(0, tokens - 1) WHERE destination = ?", (destination,)
+                )
+                return 0.0
+            return float((1 - tokens) / rate)
 
         return await self._write(work)
 

@@ -1,0 +1,528 @@
+"""The shared store for several replicas: PostgreSQL through an asyncpg pool.
+
+The same tables and rules as the SQLite store: dedup with `INSERT ... ON CONFLICT DO NOTHING`, claims with
+`FOR UPDATE SKIP LOCKED` plus a lease and an owner, acknowledgements fenced by owner. New events are announced
+with NOTIFY so replicas wake at once (polling remains the fallback). Any database error becomes
+StoreUnavailable, so ingest answers 503 and delivery retries its pass; nothing needs a restart when the
+database comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import structlog
+
+from ..errors import StoreUnavailable
+from .base import Claimed, CounterKey, DeadFilter, InboundRecord, IngestWrite, Pause, Resolution, State
+
+log = structlog.get_logger(__name__)
+CHANNEL = "forwarder_outbox"
+SERIES_BUCKET_S = 300
+SERIES_RETENTION_S = 2 * 86400
+_LOCK_ID = 7_301_234_567  # advisory lock serialising schema migrations between replicas starting together
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError)
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_schema",
+        """
+        CREATE TABLE dedup_keys (
+          destination text NOT NULL, event text NOT NULL, event_id text NOT NULL, first_seen double precision NOT NULL,
+          PRIMARY KEY (destination, event, event_id));
+        CREATE INDEX dedup_keys_first_seen ON dedup_keys (first_seen);
+        CREATE TABLE outbox (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, destination text NOT NULL, event text NOT NULL,
+          event_id text NOT NULL, test_event_code text, payload bytea NOT NULL, state smallint NOT NULL DEFAULT 0,
+          attempts integer NOT NULL DEFAULT 0, next_attempt_at double precision NOT NULL, lease_owner text,
+          created_at double precision NOT NULL, last_http_status integer, last_code integer, last_message text,
+          last_request_id text, mapping_version text)
+          WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02);
+        CREATE INDEX outbox_due ON outbox (destination, state, next_attempt_at);
+        CREATE INDEX outbox_event_id ON outbox (event_id);
+        CREATE TABLE attempts (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, outbox_id bigint NOT NULL, attempt integer NOT NULL,
+          at double precision NOT NULL, http_status integer, tiktok_code integer, message text, request_id text);
+        CREATE INDEX attempts_outbox_id ON attempts (outbox_id);
+        CREATE TABLE counters (
+          scope text NOT NULL, name text NOT NULL, metric text NOT NULL, value bigint NOT NULL,
+          PRIMARY KEY (scope, name, metric));
+        CREATE TABLE last_errors (
+          destination text PRIMARY KEY, at double precision NOT NULL, http_status integer, tiktok_code integer,
+          message text, request_id text);
+        CREATE TABLE destination_pauses (
+          destination text PRIMARY KEY, reason text NOT NULL, tiktok_code integer, paused_at double precision NOT NULL,
+          probe_at double precision NOT NULL, probes integer NOT NULL, kind text NOT NULL DEFAULT 'credentials');
+        CREATE TABLE inbound (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, received_at double precision NOT NULL,
+          source text NOT NULL, event_id text NOT NULL, event text NOT NULL, document bytea NOT NULL);
+        CREATE INDEX inbound_event_id ON inbound (event_id);
+        CREATE TABLE series (
+          bucket double precision NOT NULL, scope text NOT NULL, name text NOT NULL, metric text NOT NULL,
+          value bigint NOT NULL, PRIMARY KEY (bucket, scope, name, metric));
+        CREATE TABLE rate_buckets (
+          destination text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL);
+        """,
+    ),
+]
+
+_BUMP = """INSERT INTO counters SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+           ON CONFLICT (scope, name, metric) DO UPDATE SET value = counters.value + excluded.value"""
+_BUMP_SERIES = """INSERT INTO series SELECT $1::double precision, * FROM unnest($2::text[], $3::text[], $4::text[],
+                    $5::bigint[])
+                  ON CONFLICT (bucket, scope, name, metric) DO UPDATE SET value = series.value + excluded.value"""
+_CLAIM = """WITH due AS (
+              SELECT id FROM outbox WHERE destination = $1 AND state = $2 AND next_attempt_at <= $3
+              ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+            UPDATE outbox o SET state = 1, lease_owner = $5, next_attempt_at = $6, attempts = o.attempts + 1
+            FROM due WHERE o.id = due.id
+            RETURNING o.id, o.destination, o.event, o.event_id, o.payload, o.test_event_code, o.attempts,
+                      o.created_at"""
+_QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
+_METRIC_FOR_STATE = {State.DELIVERED: "delivered", State.FAILED: "failed", State.PENDING: "retried"}
+
+
+async def _bump(connection: asyncpg.Connection, counters: Counter[CounterKey], now: float) -> None:
+    rows = [(*key, value) for key, value in sorted(counters.items()) if value]  # sorted: a stable lock order
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    await connection.execute(_BUMP, *columns)
+    await connection.execute(_BUMP_SERIES, now - now % SERIES_BUCKET_S, *columns)
+
+
+def _dead_where(where: DeadFilter, first: int) -> tuple[str, list[Any]]:
+    clauses, params = ["state = 3"], []
+    for sql, value in (
+        ("destination = ${}", where.destination),
+        ("next_attempt_at >= ${}", where.since),
+        ("next_attempt_at < ${}", where.until),
+        ("last_code = ${}", where.tiktok_code),
+        ("event = ${}", where.event),
+    ):
+        if value is not None:
+            params.append(value)
+            clauses.append(sql.format(first + len(params) - 1))
+    return " AND ".join(clauses), params
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, command_timeout=30)
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS forwarder_migrations (name text PRIMARY KEY, applied_at timestamptz "
+                "NOT NULL DEFAULT now())"
+            )
+            applied = {row["name"] for row in await connection.fetch("SELECT name FROM forwarder_migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in applied:
+                    await connection.execute(sql)
+                    await connection.execute("INSERT INTO forwarder_migrations (name) VALUES ($1)", name)
+                    log.info("store.migrated", migration=name)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(*_DB_ERRORS):
+                await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, transaction: bool = True) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        try:
+            async with self._pool.acquire() as connection:
+                if transaction:
+                    async with connection.transaction():
+                        yield connection
+                else:
+                    yield connection
+        except _DB_ERRORS as error:
+            raise StoreUnavailable(f"PostgreSQL: {type(error).__name__}: {error}") from error
+
+    async def listen(self, on_new_events: Callable[[str], None]) -> bool:
+        """Call `on_new_events(destination)` when any replica stores events; False if LISTEN is not possible."""
+        try:
+            self._listener = await asyncpg.connect(self.url)
+            await self._listener.add_listener(CHANNEL, lambda *args: on_new_events(str(args[-1])))
+        except _DB_ERRORS as error:
+            log.warning("store.listen_unavailable", error=str(error))
+            self._listener = None
+            return False
+        return True
+
+    def is_listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    async def ping(self) -> bool:
+        try:
+            async with self._connection(transaction=False) as connection:
+                return bool(await connection.fetchval("SELECT 1"))
+        except StoreUnavailable:
+            return False
+
+    async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
+        items = write.items
+        async with self._connection() as connection:
+            new = set()
+            if items:
+                rows = await connection.fetch(
+                    """INSERT INTO dedup_keys SELECT d, e, i, $4 FROM unnest($1::text[], $2::text[], $3::text[])
+                         AS k(d, e, i) ON CONFLICT DO NOTHING RETURNING destination, event, event_id""",
+                    [i.destination for i in items],
+                    [i.event for i in items],
+                    [i.event_id for i in items],
+                    now,
+                )
+                new = {(r["destination"], r["event"], r["event_id"]) for r in rows}
+            inserted = []
+            for item in items:
+                key = (item.destination, item.event, item.event_id)
+                inserted.append(key in new)
+                new.discard(key)
+            fresh = [item for item, is_new in zip(items, inserted, strict=True) if is_new]
+            if fresh:
+                await connection.executemany(
+                    """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
+                       created_at, mapping_version) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)""",
+                    [
+                        (i.destination, i.event, i.event_id, i.test_event_code, i.payload, now, i.mapping_version)
+                        for i in fresh
+                    ],
+                )
+            counters = write.counters.copy()
+            for item, is_new in zip(items, inserted, strict=True):
+                counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
+            await _bump(connection, counters, now)
+            if write.inbound:
+                await connection.executemany(
+                    "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES ($1, $2, $3, $4, $5)",
+                    [(now, r.source, r.event_id, r.event, r.document) for r in write.inbound],
+                )
+            for destination in sorted({item.destination for item in fresh}):
+                await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, destination)
+        return inserted
+
+    async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+        claimed: list[Claimed] = []
+        async with self._connection() as connection:
+            for state in (State.IN_FLIGHT, State.PENDING):  # expired leases first
+                if len(claimed) >= limit:
+                    break
+                rows = await connection.fetch(
+                    _CLAIM, destination, int(state), now, limit - len(claimed), owner, now + lease_s
+                )
+                claimed += [Claimed(*row) for row in rows]
+        return sorted(claimed, key=lambda c: c.id)
+
+    async def resolve(self, owner: str, resolutions: list[Resolution], now: float) -> int:
+        counters: Counter[CounterKey] = Counter()
+        async with self._connection() as connection:
+            attempts = []
+            for resolution in resolutions:
+                outcome = resolution.outcome
+                rows = await connection.fetch(
+                    """UPDATE outbox SET state = $1, next_attempt_at = $2, lease_owner = NULL,
+                         attempts = attempts - $3, last_http_status = $4, last_code = $5, last_message = $6,
+                         last_request_id = $7
+                       WHERE id = ANY($8::bigint[]) AND state = 1 AND lease_owner = $9
+                       RETURNING id, destination, attempts""",
+                    int(resolution.state),
+                    resolution.next_attempt_at if resolution.state == State.PENDING else now,
+                    0 if resolution.counts_as_attempt else 1,
+                    outcome.http_status,
+                    outcome.tiktok_code,
+                    outcome.message,
+                    outcome.request_id,
+                    resolution.ids,
+                    owner,
+                )
+                for row in rows:
+                    attempts += [
+                        (row["id"], row["attempts"], now, o.http_status, o.tiktok_code, o.message, o.request_id)
+                        for o in (*resolution.earlier, outcome)
+                    ]
+                    counters["destination", row["destination"], _METRIC_FOR_STATE[resolution.state]] += 1
+                if rows and resolution.state != State.DELIVERED:
+                    await connection.execute(
+                        """INSERT INTO last_errors VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (destination) DO UPDATE
+                           SET at = excluded.at, http_status = excluded.http_status,
+                               tiktok_code = excluded.tiktok_code, message = excluded.message,
+                               request_id = excluded.request_id""",
+                        rows[0]["destination"],
+                        now,
+                        outcome.http_status,
+                        outcome.tiktok_code,
+                        outcome.message,
+                        outcome.request_id,
+                    )
+            if attempts:
+                await connection.executemany(
+                    """INSERT INTO attempts (outbox_id, attempt, at, http_status, tiktok_code, message, request_id)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                    attempts,
+                )
+            await _bump(connection, counters, now)
+        return sum(counters.values())
+
+    async def release(self, owner: str, ids: list[int]) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                """UPDATE outbox SET state = 0, lease_owner = NULL, attempts = attempts - 1, next_attempt_at = 0
+                   WHERE id = ANY($1::bigint[]) AND state = 1 AND lease_owner = $2""",
+                ids,
+                owner,
+            )
+
+    async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
+        """A token bucket shared by every replica: 0 when a request may go now, else seconds to wait."""
+        async with self._connection() as connection:
+            tokens = await connection.fetchval(
+                """INSERT INTO rate_buckets VALUES ($1, $2, $3) ON CONFLICT (destination) DO UPDATE
+                   SET tokens = LEAST($2, rate_buckets.tokens + GREATEST(0, $3 - rate_buckets.updated_at) * $4),
+                       updated_at = GREATEST(rate_buckets.updated_at, $3)
+                   RETURNING tokens""",
+                destination,
+                burst,
+                now,
+                rate,
+            )
+            if tokens >= 1 - 1e-9:
+                await connection.execute(
+                    "UPDATE rate_buckets SET tokens = GREATEST(0, tokens - 1) WHERE destination = $1", destination
+                )
+                return 0.0
+            return float((1 - tokens) / rate)
+
+    async def stats(self, now: float) -> dict[str, Any]:
+        async with self._connection(transaction=False) as connection:
+            scopes: dict[str, dict[str, dict[str, Any]]] = {"destinations": {}, "sources": {}}
+            for row in await connection.fetch("SELECT scope, name, metric, value FROM counters"):
+                scopes[f"{row['scope']}s"].setdefault(row["name"], {})[row["metric"]] = row["value"]
+            destinations = scopes["destinations"]
+            for row in await connection.fetch(
+                """SELECT destination, state, count(*) AS n, min(created_at) AS oldest FROM outbox
+                   WHERE state IN (0, 1, 3) GROUP BY destination, state"""
+            ):
+                entry = destinations.setdefault(row["destination"], {})
+                entry[_QUEUE_FIGURE[State(row["state"])]] = row["n"]
+                if row["state"] != State.FAILED:
+                    age = round(now - row["oldest"], 3)
+                    entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
+            for row in await connection.fetch("SELECT * FROM destination_pauses"):
+                destinations.setdefault(row["destination"], {})["paused"] = {
+                    "kind": row["kind"],
+                    "reason": row["reason"],
+                    "tiktok_code": row["tiktok_code"],
+                    "since": row["paused_at"],
+                    "next_probe_at": row["probe_at"],
+                    "failed_probes": row["probes"],
+                }
+            for row in await connection.fetch("SELECT * FROM last_errors"):
+                destinations.setdefault(row["destination"], {})["last_error"] = {
+                    "at": row["at"],
+                    "http_status": row["http_status"],
+                    "tiktok_code": row["tiktok_code"],
+                    "message": row["message"],
+                    "request_id": row["request_id"],
+                }
+            return scopes
+
+    async def backlog(self) -> int:
+        async with self._connection(transaction=False) as connection:
+            value = await connection.fetchval(
+                """SELECT coalesce(sum(CASE WHEN metric IN ('accepted', 'replayed') THEN value ELSE -value END), 0)
+                   FROM counters WHERE scope = 'destination'
+                     AND metric IN ('accepted', 'replayed', 'delivered', 'failed')"""
+            )
+            return int(value)
+
+    async def size_bytes(self) -> int:
+        async with self._connection(transaction=False) as connection:
+            return int(await connection.fetchval("SELECT pg_database_size(current_database())"))
+
+    async def pauses(self) -> dict[str, Pause]:
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                "SELECT destination, reason, tiktok_code, paused_at, probe_at, probes, kind FROM destination_pauses"
+            )
+        return {row["destination"]: Pause(*row) for row in rows}
+
+    async def pause(self, pause: Pause) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                """INSERT INTO destination_pauses VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (destination)
+                   DO UPDATE SET reason = excluded.reason, tiktok_code = excluded.tiktok_code,
+                     paused_at = excluded.paused_at, probe_at = excluded.probe_at, probes = excluded.probes,
+                     kind = excluded.kind""",
+                pause.destination,
+                pause.reason,
+                pause.tiktok_code,
+                pause.paused_at,
+                pause.probe_at,
+                pause.probes,
+                pause.kind,
+            )
+
+    async def resume(self, destination: str) -> None:
+        async with self._connection() as connection:
+            await connection.execute("DELETE FROM destination_pauses WHERE destination = $1", destination)
+
+    async def purge(
+        self, now: float, *, dedup_window_s: float, delivered_retention_s: float, inbound_retention_s: float, limit: int
+    ) -> int:
+        # Small batches in their own short transactions keep locks brief and let autovacuum keep up.
+        async with self._connection() as connection:
+            keys = await connection.fetchval(
+                """WITH gone AS (DELETE FROM dedup_keys WHERE ctid IN (
+                     SELECT ctid FROM dedup_keys WHERE first_seen < $1 LIMIT $2) RETURNING 1)
+                   SELECT count(*) FROM gone""",
+                now - dedup_window_s,
+                limit,
+            )
+            destinations = [
+                r["name"]
+                for r in await connection.fetch(
+                    "SELECT name FROM counters WHERE scope = 'destination' AND metric = 'accepted'"
+                )
+            ]
+            ids: list[int] = []
+            for destination in destinations:
+                ids += [
+                    r["id"]
+                    for r in await connection.fetch(
+                        """SELECT id FROM outbox WHERE destination = $1 AND state = 2 AND next_attempt_at < $2
+                       ORDER BY next_attempt_at LIMIT $3""",
+                        destination,
+                        now - delivered_retention_s,
+                        limit,
+                    )
+                ]
+            if ids:
+                await connection.execute("DELETE FROM attempts WHERE outbox_id = ANY($1::bigint[])", ids)
+                await connection.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+            inbound = await connection.fetchval(
+                """WITH gone AS (DELETE FROM inbound WHERE id IN (
+                     SELECT id FROM (SELECT id, received_at FROM inbound ORDER BY id LIMIT $1) oldest
+                     WHERE received_at < $2) RETURNING 1) SELECT count(*) FROM gone""",
+                limit,
+                now - inbound_retention_s,
+            )
+            buckets = await connection.fetchval(
+                """WITH gone AS (DELETE FROM series WHERE ctid IN (
+                     SELECT ctid FROM series WHERE bucket < $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM gone""",
+                now - SERIES_RETENTION_S,
+                limit,
+            )
+        return int(keys) + len(ids) + int(inbound) + int(buckets)
+
+    async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                "SELECT received_at, source, event_id, event, document FROM inbound ORDER BY id DESC LIMIT $1", limit
+            )
+        return [
+            (r["received_at"], InboundRecord(r["source"], r["event_id"], r["event"], bytes(r["document"])))
+            for r in rows
+        ]
+
+    async def ledger(self, event_id: str) -> dict[str, Any]:
+        async with self._connection(transaction=False) as connection:
+            received = [
+                {"at": r["received_at"], "source": r["source"], "event": r["event"]}
+                for r in await connection.fetch(
+                    "SELECT received_at, source, event FROM inbound WHERE event_id = $1 ORDER BY id", event_id
+                )
+            ]
+            deliveries = []
+            for row in await connection.fetch(
+                """SELECT id, destination, event, mapping_version, state, created_at, next_attempt_at, test_event_code
+                   FROM outbox WHERE event_id = $1 ORDER BY id""",
+                event_id,
+            ):
+                attempts = [
+                    dict(a)
+                    for a in await connection.fetch(
+                        """SELECT attempt, at, http_status, tiktok_code, message, request_id FROM attempts
+                           WHERE outbox_id = $1 ORDER BY id""",
+                        row["id"],
+                    )
+                ]
+                deliveries.append(
+                    {
+                        "destination": row["destination"],
+                        "event": row["event"],
+                        "mapping_version": row["mapping_version"],
+                        "state": State(row["state"]).name.lower(),
+                        "stored_at": row["created_at"],
+                        "attempts": attempts,
+                        "next_attempt_at": row["next_attempt_at"] if row["state"] == State.PENDING else None,
+                        "test_event_code": row["test_event_code"],
+                    }
+                )
+        return {"event_id": event_id, "received": received, "deliveries": deliveries}
+
+    async def series(self, since: float) -> list[tuple[float, str, str, int]]:
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                "SELECT bucket, name, metric, value FROM series WHERE scope = 'destination' AND bucket >= $1", since
+            )
+        return [(r["bucket"], r["name"], r["metric"], r["value"]) for r in rows]
+
+    async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                """SELECT a.at, o.destination, o.event, o.event_id, a.http_status, a.tiktok_code, a.message,
+                          a.request_id
+                   FROM attempts a JOIN outbox o ON o.id = a.outbox_id
+                   WHERE a.tiktok_code IS NULL OR a.tiktok_code NOT IN (0, 20001)
+                   ORDER BY a.id DESC LIMIT $1""",
+                limit,
+            )
+        return [dict(r) for r in rows]
+
+    async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
+        clause, params = _dead_where(where, 1)
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                f"""SELECT id, destination, event, event_id, created_at AS stored_at, next_attempt_at AS failed_at,
+                           attempts, last_http_status AS http_status, last_code AS tiktok_code,
+                           last_message AS message, last_request_id AS request_id
+                    FROM outbox WHERE {clause} ORDER BY next_attempt_at DESC LIMIT ${len(params) + 1}""",
+                *params,
+                where.limit,
+            )
+        return [dict(r) for r in rows]
+
+    async def replay_dead(self, where: DeadFilter, now: float) -> int:
+        clause, params = _dead_where(where, 3)
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                f"""UPDATE outbox SET state = 0, attempts = 0, next_attempt_at = $1, created_at = $1,
+                      lease_owner = NULL
+                    WHERE id IN (SELECT id FROM outbox WHERE {clause} ORDER BY next_attempt_at DESC
+                                 LIMIT $2 FOR UPDATE SKIP LOCKED)
+                    RETURNING destination""",
+                now,
+                where.limit,
+                *params,
+            )
+            await _bump(connection, Counter(("destination", r["destination"], "replayed") for r in rows), now)
+            for destination in sorted({r["destination"] for r in rows}):
+                await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, destination)
+        return len(rows)
