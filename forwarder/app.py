@@ -27,6 +27,7 @@ from .errors import ConfigError, StoreUnavailable
 from .ingest import post_events
 from .logs import configure_logging
 from .openapi import openapi
+from .postbacks.endpoint import post_postback
 from .pressure import assess, watch_pressure
 from .reload import install_sighup, reload_config, watch_config
 from .routing import Routing
@@ -189,6 +190,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/", status_page, methods=["GET"]),
         Route("/v1/events", post_events, methods=["POST"]),
+        Route("/v1/postbacks/{source}", post_postback, methods=["GET", "POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/admin/reload", admin_reload, methods=["POST"]),

@@ -48,7 +48,10 @@ class KeyRing:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        presented = key_digest(key.strip())
+        return self.caller_for_key(key.strip())
+
+    def caller_for_key(self, key: str) -> Caller | None:
+        presented = key_digest(key)
         found = None
         for digest, name in self._sources.items():  # compare with every key, in constant time each
             if hmac.compare_digest(digest, presented):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from .auth import signature_problem
+from .auth import Caller, signature_problem
 from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .routing import Plan
@@ -107,8 +107,8 @@ def _metric_field(errors: list[dict[str, str]]) -> str:
     return ".".join(part for part in errors[0]["field"].split(".") if not part.isdigit()) if errors else "(event)"
 
 
-async def _post_events(request: Request, runtime: Runtime) -> Response:
-    caller = runtime.keyring.caller(request)
+async def admit(request: Request, runtime: Runtime, caller: Caller | None) -> Response | None:
+    """The checks every ingest endpoint makes before reading a body: key, the key's rate, backpressure."""
     if caller is None:
         log.info("ingest.unauthorized", client=request.client.host if request.client else None)
         return JSONResponse(
@@ -116,34 +116,48 @@ async def _post_events(request: Request, runtime: Runtime) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    source = caller.source
-    source_settings = runtime.settings.sources[source]
+    source_settings = runtime.settings.sources[caller.source]
     wait_s = runtime.key_limits.wait_s(caller, source_settings)
     if wait_s > 0:
-        log.warning("ingest.rate_limited", source=source, key_id=caller.key_id)
+        log.warning("ingest.rate_limited", source=caller.source, key_id=caller.key_id)
         return JSONResponse(
             {"error": "rate_limited", "message": f"this key may send {source_settings.rate_limit_per_s:g} requests/s"},
             status_code=429,
             headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
         )
     if runtime.overloaded:
-        log.warning("ingest.refused_overloaded", source=source, reason=runtime.overloaded)
+        log.warning("ingest.refused_overloaded", source=caller.source, reason=runtime.overloaded)
         return JSONResponse(
             {"error": "overloaded", "message": f"not accepting events now: {runtime.overloaded}; retry later"},
             status_code=503,
             headers={"Retry-After": "30"},
         )
+    return None
+
+
+async def _post_events(request: Request, runtime: Runtime) -> Response:
+    caller = runtime.keyring.caller(request)
+    if refused := await admit(request, runtime, caller):
+        return refused
+    assert caller is not None
+    source = caller.source
     server = runtime.settings.server
     try:
         body = await read_body(request, server.max_body_bytes)
-        problem = signature_problem(source_settings, request.headers, body, runtime.clock())
+        problem = signature_problem(runtime.settings.sources[source], request.headers, body, runtime.clock())
         if problem:
             raise BadRequest(401, "invalid_signature", problem)
         raw_events, is_batch = parse_events(body, server.max_events_per_request)
     except BadRequest as error:
         log.info("ingest.bad_request", source=source, error=error.error, status=error.status)
         return error.response()
+    return await accept_events(runtime, source, raw_events, is_batch)
 
+
+async def accept_events(
+    runtime: Runtime, source: str, raw_events: list[Any], is_batch: bool, *, extra: dict[str, Any] | None = None
+) -> Response:
+    """Validate, map and store events in our inbound format: the path shared by `/v1/events` and postbacks."""
     now = runtime.clock()
     routing = runtime.routing  # one snapshot for the whole request
     counters: Counter[CounterKey] = Counter({("source", source, "received"): len(raw_events)})
@@ -199,7 +213,7 @@ async def _post_events(request: Request, runtime: Runtime) -> Response:
     if rejected:
         log.info("ingest.rejected", source=source, rejected=rejected[:20], count=len(rejected))
     log.debug("ingest.accepted", source=source, accepted=accepted, duplicates=duplicates)
-    answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, **(extra or {})}
     if not plans:
         answer = {"error": "invalid_event" if not is_batch else "invalid_events", **answer}
         return JSONResponse(answer, status_code=422)

@@ -50,7 +50,7 @@ class Routing:
         )
         if time_error:
             return Plan(errors=[{"field": "timestamp", "message": time_error}])
-        event_id = event.event_id or derive_event_id(event)
+        event_id = order_event_id(event) or event.event_id or derive_event_id(event)
         plan = Plan(event_id=event_id)
         try:
             user = hashed_user(event, tiktok.default_phone_region)
@@ -87,6 +87,15 @@ class Routing:
             # All destinations or none: a partly stored event would confuse the client's resend.
             return Plan(errors=[{"field": error.field, "message": error.message}])
         return plan
+
+
+def order_event_id(event: InboundEvent) -> str | None:
+    """A purchase's store transaction id is its identity wherever it comes from (SDK, AppsFlyer, RevenueCat...),
+    so the same conversion reported by two sources gets one event_id and is sent once."""
+    order_id = event.properties.get("order_id")
+    if isinstance(order_id, str | int) and not isinstance(order_id, bool) and str(order_id).strip():
+        return f"order_{str(order_id).strip()}"
+    return None
 
 
 def _hashed_document(document: dict[str, Any], user: dict[str, Any], event_id: str) -> bytes:

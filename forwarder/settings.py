@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -127,6 +128,22 @@ class SourceSettings(_Section):
     rate_limit_per_s: float | None = Field(None, gt=0)  # per ingest key; over it: 429 with Retry-After
     rate_limit_burst: float | None = Field(None, gt=0)
     signing_secrets: list[SecretStr] = []  # Standard Webhooks `whsec_...` secrets; when set, requests must be signed
+    # Postbacks (`/v1/postbacks/{source}`): the platform's format, and what it may not say itself.
+    kind: Literal["sdk", "appsflyer", "adjust", "branch", "revenuecat", "generic"] = "sdk"
+    app_id: str | None = None  # the store app id for platforms whose payload lacks it (Adjust, Branch, RevenueCat)
+    key_header: str | None = None  # a header that carries the key as it is (AppsFlyer's custom token header)
+    allowed_ips: list[str] = []  # IPs or CIDR ranges; empty: any
+    attributed_only: bool = False  # drop events the platform says are organic
+    postback_window_days: float | None = Field(None, gt=0)  # drop events this long after install (when known)
+    skip_sandbox: bool = True  # RevenueCat sandbox purchases are not sent to TikTok
+    fields: dict[str, str] = {}  # generic sources: our inbound field -> dotted path in the platform's payload
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # ValueError names the bad entry
+        return values
 
     @field_validator("key_sha256")
     @classmethod
