@@ -8,11 +8,14 @@ the documentation it follows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..settings import SourceSettings
+
+_PLACEHOLDER = re.compile(r"\{[A-Za-z0-9_.]+\}")  # e.g. Adjust's `{idfa}`, left in when it has no value
 
 
 class PostbackError(ValueError):
@@ -41,7 +44,7 @@ def present(value: Any) -> Any:
         return None
     if isinstance(value, str):
         text = value.strip()
-        if not text or text in ("None", "null", "NULL", "undefined") or (text.startswith("{") and text.endswith("}")):
+        if not text or text in ("None", "null", "NULL", "undefined") or _PLACEHOLDER.fullmatch(text):
             return None
         return text
     return value

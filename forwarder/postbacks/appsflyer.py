@@ -115,7 +115,6 @@ def convert(payload: dict[str, Any], source: SourceSettings) -> Converted:
                 "currency": currency,
                 "order_id": order_id,
                 "content_ids": [str(content_id)] if content_id is not None else None,
-                "content_type": present(values.get("af_content_type")),
                 "appsflyer_event_name": name,
             },
         }

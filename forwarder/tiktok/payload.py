@@ -202,6 +202,10 @@ def properties_for_tiktok(
         field = f"properties.{key}"
         if key in _NUMBER_PROPERTIES:
             out[key] = _number(field, value)
+        elif key == "content_type":
+            if value not in ("product", "product_group"):
+                raise PayloadError(field, "must be product or product_group")
+            out[key] = value
         elif key in _STRING_PROPERTIES:
             out[key] = _string(field, value)
         elif key == "currency":
