@@ -58,17 +58,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
-    """The raw events of a body holding one event object or `{"events": [...]}`, and whether it was a batch."""
-    if not body.strip():
-        raise BadRequest(400, "empty_body", 'the body is empty; send an event object or {"events": [...]}')
+def parse_json_object(body: bytes, expected: str) -> dict[str, Any]:
+    """A JSON object from the body, or a 400 that says what is wrong with it."""
     try:
         # orjson is strict: no NaN/Infinity, no unpaired surrogates, valid UTF-8, nesting at most 1,024 deep.
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequest(400, "invalid_json", f"invalid JSON: {error}") from None
     if not isinstance(document, dict):
-        raise BadRequest(400, "invalid_body", 'the body must be an event object or {"events": [...]}')
+        raise BadRequest(400, "invalid_body", expected)
+    return document
+
+
+def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
+    """The raw events of a body holding one event object or `{"events": [...]}`, and whether it was a batch."""
+    if not body.strip():
+        raise BadRequest(400, "empty_body", 'the body is empty; send an event object or {"events": [...]}')
+    document = parse_json_object(body, 'the body must be an event object or {"events": [...]}')
     if "events" not in document:
         return [document], False
     events = document["events"]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import orjson
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..auth import Caller, signature_problem
-from ..ingest import BadRequest, accept_events, admit, read_body
+from ..ingest import BadRequest, accept_events, admit, parse_json_object, read_body
 from ..runtime import Runtime
 from ..settings import SourceSettings
 from . import Converted, PostbackError, adapters
@@ -54,13 +53,7 @@ async def _payload(request: Request, runtime: Runtime) -> dict[str, Any]:
     if request.method == "POST":
         body = await read_body(request, runtime.settings.server.max_body_bytes)
         if body.strip():
-            try:
-                document = orjson.loads(body)
-            except orjson.JSONDecodeError as error:
-                raise BadRequest(400, "invalid_json", f"invalid JSON: {error}") from None
-            if not isinstance(document, dict):
-                raise BadRequest(400, "invalid_body", "the body must be a JSON object")
-            payload.update(document)
+            payload.update(parse_json_object(body, "the body must be a JSON object"))
         request.state.raw_body = body
     return payload
 

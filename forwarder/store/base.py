@@ -103,6 +103,17 @@ class DeadFilter:
     event: str | None = None  # the TikTok event name
     limit: int = 1000
 
+    def conditions(self) -> list[tuple[str, Any]]:
+        """(column and operator, value) for every filter set; each backend adds its own placeholders."""
+        wanted = [
+            ("destination =", self.destination),
+            ("next_attempt_at >=", self.since),
+            ("next_attempt_at <", self.until),
+            ("last_code =", self.tiktok_code),
+            ("event =", self.event),
+        ]
+        return [(condition, value) for condition, value in wanted if value is not None]
+
 
 class Store(Protocol):
     async def open(self) -> None: ...

@@ -96,18 +96,10 @@ async def _bump(connection: asyncpg.Connection, counters: Counter[CounterKey], n
 
 
 def _dead_where(where: DeadFilter, first: int) -> tuple[str, list[Any]]:
-    clauses, params = ["state = 3"], []
-    for sql, value in (
-        ("destination = ${}", where.destination),
-        ("next_attempt_at >= ${}", where.since),
-        ("next_attempt_at < ${}", where.until),
-        ("last_code = ${}", where.tiktok_code),
-        ("event = ${}", where.event),
-    ):
-        if value is not None:
-            params.append(value)
-            clauses.append(sql.format(first + len(params) - 1))
-    return " AND ".join(clauses), params
+    """Conditions for dead letters, with placeholders numbered from `$first`."""
+    conditions = where.conditions()
+    numbered = (f"{condition} ${first + index}" for index, (condition, _) in enumerate(conditions))
+    return " AND ".join(["state = 3", *numbered]), [value for _, value in conditions]
 
 
 class PostgresStore:

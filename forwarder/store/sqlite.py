@@ -575,18 +575,9 @@ def _insert_new_keys(connection: sqlite3.Connection, items: list[OutboxItem], no
 
 def _dead_where(where: DeadFilter) -> tuple[str, list[Any]]:
     """SQL conditions for dead letters (state 3; next_attempt_at holds when they failed)."""
-    clauses, params = ["state = 3"], []
-    for sql, value in (
-        ("destination = ?", where.destination),
-        ("next_attempt_at >= ?", where.since),
-        ("next_attempt_at < ?", where.until),
-        ("last_code = ?", where.tiktok_code),
-        ("event = ?", where.event),
-    ):
-        if value is not None:
-            clauses.append(sql)
-            params.append(value)
-    return " AND ".join(clauses), params
+    conditions = where.conditions()
+    clause = " AND ".join(["state = 3", *(f"{condition} ?" for condition, _ in conditions)])
+    return clause, [value for _, value in conditions]
 
 
 def _delete_rows(connection: sqlite3.Connection, ids: list[int]) -> None:
