@@ -22,7 +22,7 @@ from .admin import require_admin
 from .auth import KeyRing
 from .check import check_mappings
 from .dead_letters import list_dead, replay_dead
-from .delivery import Delivery, DeliveryWorker
+from .delivery import Delivery
 from .errors import ConfigError, StoreUnavailable
 from .ingest import post_events
 from .logs import configure_logging
@@ -38,6 +38,7 @@ from .status_page import status_page
 from .store import make_store
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
+from .worker import DeliveryWorker
 
 log = structlog.get_logger(__name__)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .auth import KeyLimits, KeyRing
-from .delivery import DeliveryWorker, Wakeups
 from .metrics import Metrics
 from .routing import Routing
 from .settings import Settings
 from .store import Store
+from .worker import DeliveryWorker, Wakeups
 
 
 @dataclass
