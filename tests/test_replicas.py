@@ -138,7 +138,7 @@ def test_a_postgresql_restart_under_load_is_survived(tmp_path: Path) -> None:
     cluster_version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout.split()
     if not cluster_version:
         pytest.skip("no local PostgreSQL cluster to restart")
-    with cluster(tmp_path, replicas=2) as c:
+    with cluster(tmp_path) as c:
         acked: set[str] = set()
         stop = threading.Event()
 
@@ -149,7 +149,7 @@ def test_a_postgresql_restart_under_load_is_survived(tmp_path: Path) -> None:
                 n += 1
                 time.sleep(0.02)
 
-        threads = [threading.Thread(target=load, args=(r,)) for r in range(2)]
+        threads = [threading.Thread(target=load, args=(r,)) for r in range(3)]
         for thread in threads:
             thread.start()
         try:
