@@ -162,12 +162,25 @@ class SQLiteStore:
         self._writer: Writer | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        # Ingest counters of the group being committed, by series bucket: one upsert per group, not per request.
+        # Touched only by the writer thread.
+        self._pending_counters: dict[float, Counter[CounterKey]] = {}
+
+    def _flush_counters(self, connection: sqlite3.Connection) -> None:
+        for bucket, counters in self._pending_counters.items():
+            _bump(connection, counters, bucket)
+        self._pending_counters.clear()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = _connect(self.path, self._synchronous)
         migrations.apply(sqlite_utils.Database(connection))
-        self._writer = Writer(connection, max_group=self._group_commit_max)
+        self._writer = Writer(
+            connection,
+            max_group=self._group_commit_max,
+            before_commit=self._flush_counters,
+            after_rollback=self._pending_counters.clear,
+        )
         self._writer.start()
         self._reader = _connect(self.path, self._synchronous)
         self._reader.execute("PRAGMA query_only = ON")
@@ -224,11 +237,13 @@ class SQLiteStore:
             counters = write.counters.copy()
             for item, is_new in zip(write.items, inserted, strict=True):
                 counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
-            _bump(connection, counters, now)
             connection.executemany(
                 "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES (?, ?, ?, ?, ?)",
                 [(now, r.source, r.event_id, r.event, r.document) for r in write.inbound],
             )
+            # Last, once nothing in this write can fail any more: the group flushes it before COMMIT.
+            bucket = now - now % SERIES_BUCKET_S
+            self._pending_counters.setdefault(bucket, Counter()).update(counters)
             return inserted
 
         return await self._write(work)

@@ -41,9 +41,19 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 
 class Writer:
-    def __init__(self, connection: sqlite3.Connection, *, max_group: int) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        max_group: int,
+        before_commit: Callable[[sqlite3.Connection], None] | None = None,
+        after_rollback: Callable[[], None] | None = None,
+    ) -> None:
         self._connection = connection
         self._max_group = max_group
+        # Work the whole group shares (e.g. its counters), done once just before COMMIT, or forgotten on rollback.
+        self._before_commit = before_commit
+        self._after_rollback = after_rollback
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._closed = False
@@ -104,12 +114,16 @@ class Writer:
                 else:
                     results.append((job, result, None))
                 connection.execute("RELEASE job")
+            if self._before_commit is not None:
+                self._before_commit(connection)
             connection.execute("COMMIT")
         except sqlite3.Error as commit_error:
             # Disk full, I/O error, database locked: nothing in this group was stored.
             log.error("store.commit_failed", error=str(commit_error), writes=len(group))
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
+            if self._after_rollback is not None:
+                self._after_rollback()
             failure = StoreUnavailable(f"the store could not commit: {commit_error}")
             results = [(job, None, failure) for job in group]
         for job, result, job_error in results:
