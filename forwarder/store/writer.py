@@ -40,6 +40,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
+        _settle(future, result, error)
+
+
 class Writer:
     def __init__(
         self,
@@ -126,6 +131,10 @@ class Writer:
                 self._after_rollback()
             failure = StoreUnavailable(f"the store could not commit: {commit_error}")
             results = [(job, None, failure) for job in group]
+        # One wake-up per event loop for the whole group, not one per write.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
         for job, result, job_error in results:
+            by_loop.setdefault(job.loop, []).append((job.future, result, job_error))
+        for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's event loop is already closed
-                job.loop.call_soon_threadsafe(_settle, job.future, result, job_error)
+                loop.call_soon_threadsafe(_settle_all, settled)
