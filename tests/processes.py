@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,3 +55,22 @@ def running(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def emulator_state(emulator_url: str) -> dict[str, Any]:
+    """What the Events API emulator has received: events, requests, duplicates, answers (and their log)."""
+    state: dict[str, Any] = httpx.get(f"{emulator_url}/_control/events?log=1", timeout=10).json()
+    return state
+
+
+def wait_for_delivery(emulator_url: str, ids: set[str], timeout_s: float) -> dict[str, Any]:
+    """The emulator's state once every id in `ids` has reached it; fails naming how many never did."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = emulator_state(emulator_url)
+        missing = ids - {e["event_id"] for e in state["events"]}
+        if not missing:
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"lost: {len(missing)} acknowledged events never reached TikTok")
+        time.sleep(0.1)

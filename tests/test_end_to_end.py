@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from .conftest import REPO, event
-from .processes import free_port, running
+from .processes import free_port, running, wait_for_delivery
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +31,8 @@ def write_config(tmp_path: Path, port: int, tiktok_url: str, *, emulator: bool) 
     return config
 
 
-def emulated_ids(emulator_url: str) -> list[str]:
-    events = httpx.get(f"{emulator_url}/_control/events", timeout=5).json()["events"]
-    return [e["event_id"] for e in events]
-
-
 def wait_for_ids(emulator_url: str, expected: set[str], timeout_s: float) -> list[str]:
-    deadline = time.monotonic() + timeout_s
-    ids: list[str] = []
-    while time.monotonic() < deadline:
-        ids = emulated_ids(emulator_url)
-        if expected <= set(ids):
-            return ids
-        time.sleep(0.1)
-    raise AssertionError(f"{len(expected - set(ids))} acknowledged events never reached the emulator")
+    return [e["event_id"] for e in wait_for_delivery(emulator_url, expected, timeout_s)["events"]]
 
 
 def test_quick_start_with_the_embedded_emulator(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from .conftest import REPO, event
-from .processes import free_port, running, wait_until_up
+from .processes import emulator_state, free_port, running, wait_for_delivery, wait_until_up
 
 pytestmark = pytest.mark.slow
 KEY = {"Authorization": "Bearer fault-key"}
@@ -46,19 +46,10 @@ class Rig:
         httpx.post(f"{self.emulator}/_control/script", json=spec, timeout=5).raise_for_status()
 
     def received(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(f"{self.emulator}/_control/events?log=1", timeout=10).json()
-        return result
+        return emulator_state(self.emulator)
 
     def wait_for_all(self, ids: set[str], timeout_s: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            seen = self.received()
-            missing = ids - {e["event_id"] for e in seen["events"]}
-            if not missing:
-                return seen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"lost: {len(missing)} acknowledged events never reached TikTok")
-            time.sleep(0.2)
+        return wait_for_delivery(self.emulator, ids, timeout_s)
 
     def wait_settled(self, timeout_s: float) -> dict[str, Any]:
         """Stats once nothing is pending or in flight any more."""

@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import REPO, event
 from .postgres import postgres_database
-from .processes import free_port, running
+from .processes import emulator_state, free_port, running, wait_for_delivery
 
 pytestmark = pytest.mark.slow
 KEY = {"Authorization": "Bearer replica-key"}
@@ -37,19 +37,10 @@ class Cluster:
         return {e["event_id"] for e in events} if answer.status_code == 202 else set()
 
     def received(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(f"{self.emulator}/_control/events", timeout=10).json()
-        return result
+        return emulator_state(self.emulator)
 
     def wait_for(self, ids: set[str], timeout_s: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            seen = self.received()
-            missing = ids - {e["event_id"] for e in seen["events"]}
-            if not missing:
-                return seen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"lost: {len(missing)} acknowledged events never reached TikTok")
-            time.sleep(0.2)
+        return wait_for_delivery(self.emulator, ids, timeout_s)
 
 
 @contextmanager
