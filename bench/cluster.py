@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from common import REPO, free_port, server, wrk
+from common import free_port, server, write_config, wrk
 from delivery import payload
 
 from forwarder.store import IngestWrite, OutboxItem
@@ -30,29 +30,15 @@ from forwarder.store.postgres import PostgresStore
 
 
 def replica_config(tmp: Path, index: int, port: int, database: str, emulator: str, delivery: bool) -> Path:
-    path = tmp / f"replica-{index}.toml"
-    path.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-log_level = "warning"
-[server]
-port = {port}
-max_body_bytes = 4194304
-[store]
-url = "{database}"
-[delivery]
-enabled = {str(delivery).lower()}
-[tiktok]
-base_url = "{emulator}"
-[sources.bench]
-keys = ["bench-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "7301234567890123456"
-access_token = "bench-token"
-rate_limit_per_s = 10000
-""")
-    return path
+    # The rate limit is raised so the replicas, not the destination's limit, are measured.
+    return write_config(
+        tmp / f"replica-{index}.toml",
+        port=port,
+        store_url=database,
+        tiktok_url=emulator,
+        delivery=delivery,
+        rate_limit_per_s=10_000,
+    )
 
 
 async def admin(server_url: str, sql: str) -> None:

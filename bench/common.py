@@ -114,3 +114,37 @@ def wrk(url: str, *, seconds: int, connections: int, events: int, threads: int =
         errors += sum(int(n) for n in socket_errors.groups())
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     return WrkResult(requests_s, p50, p99, errors, total)
+
+
+def write_config(
+    path: Path,
+    *,
+    port: int,
+    store_url: str,
+    tiktok_url: str = "http://127.0.0.1:9",
+    delivery: bool = True,
+    rate_limit_per_s: float = 20.0,
+) -> Path:
+    """A benchmark's service config: the default settings but for these."""
+    path.write_text(f"""
+mappings_dir = "{REPO / "mappings"}"
+watch_config = false
+log_level = "warning"
+[server]
+port = {port}
+max_body_bytes = 4194304
+[store]
+url = "{store_url}"
+[delivery]
+enabled = {str(delivery).lower()}
+[tiktok]
+base_url = "{tiktok_url}"
+[sources.bench]
+keys = ["bench-key"]
+[destinations.app]
+event_source = "app"
+event_source_id = "7301234567890123456"
+access_token = "bench-token"
+rate_limit_per_s = {rate_limit_per_s}
+""")
+    return path

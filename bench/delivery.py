@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import BENCH, REPO, free_port, require_wrk, server
+from common import BENCH, free_port, require_wrk, server, write_config
 
 from forwarder.settings import load_settings
 from forwarder.store import IngestWrite, OutboxItem, make_store
@@ -47,25 +47,7 @@ def payload(event_id: str) -> bytes:
 
 
 def config(tmp: Path, port: int, emulator: str) -> Path:
-    path = tmp / "bench.toml"
-    path.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-log_level = "warning"
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp / "bench.db"}"
-[tiktok]
-base_url = "{emulator}"
-[sources.bench]
-keys = ["bench-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "7301234567890123456"
-access_token = "bench-token"
-""")
-    return path
+    return write_config(tmp / "bench.toml", port=port, store_url=f"sqlite:///{tmp / 'bench.db'}", tiktok_url=emulator)
 
 
 async def fill(config_path: Path, n: int) -> None:

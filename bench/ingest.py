@@ -14,32 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, free_port, rss_mb, server, wrk
+from common import free_port, rss_mb, server, write_config, wrk
 
 
 def forwarder_config(tmp: Path, port: int) -> Path:
-    config = tmp / "bench.toml"
-    config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-log_level = "warning"
-[server]
-port = {port}
-max_body_bytes = 4194304
-[store]
-url = "sqlite:///{tmp / "bench.db"}"
-[delivery]
-enabled = false
-[tiktok]
-base_url = "http://127.0.0.1:9"
-[sources.bench]
-keys = ["bench-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "7301234567890123456"
-access_token = "bench-token"
-""")
-    return config
+    return write_config(tmp / "bench.toml", port=port, store_url=f"sqlite:///{tmp / 'bench.db'}", delivery=False)
 
 
 def main() -> None:
