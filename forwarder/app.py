@@ -32,7 +32,7 @@ from .pressure import assess, watch_pressure
 from .reload import install_sighup, reload_config, watch_config
 from .routing import Routing
 from .runtime import Runtime
-from .settings import Settings, load_settings
+from .settings import Settings, config_file_in_use, load_settings
 from .stats import collect_stats
 from .status_page import status_page
 from .store import make_store
@@ -128,9 +128,7 @@ def create_app(
     """The service. `config_file` is what reloads re-read (default: $FORWARDER_CONFIG when settings come from it)."""
     if settings is None:
         settings = load_settings()
-        config_file = config_file or (
-            Path(os.environ["FORWARDER_CONFIG"]) if "FORWARDER_CONFIG" in os.environ else None
-        )
+        config_file = config_file_in_use(config_file)
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
 
     @contextlib.asynccontextmanager

@@ -21,7 +21,7 @@ from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
 from .mapping_diff import diff_mappings, render_text
 from .routing import Routing
-from .settings import Settings
+from .settings import Settings, config_file_in_use
 from .stats import collect_stats
 from .store import Store, make_store
 from .tiktok.emulator import EmulatorState, configure, create_emulator
@@ -43,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     if overrides:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
-    app = create_app(settings, config_file=args.config)
+    app = create_app(settings, config_file=config_file_in_use(args.config))
     uvicorn.run(
         app,
         host=settings.server.host,

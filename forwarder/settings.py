@@ -241,6 +241,11 @@ def _env_config_file() -> Path | None:
     return Path(value) if value else None
 
 
+def config_file_in_use(explicit: Path | None) -> Path | None:
+    """The TOML file settings come from: the one given (--config), else $FORWARDER_CONFIG, else none."""
+    return explicit or _env_config_file()
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build Settings from a TOML file (if given), the environment and explicit overrides."""
     if config_file is not None and not config_file.is_file():

@@ -103,3 +103,13 @@ def test_missing_config_file_is_reported(tmp_path: Path) -> None:
 
 def test_example_config_is_valid_toml() -> None:
     assert tomllib.loads(EXAMPLE.read_text())["store"]["sqlite_synchronous"] == "FULL"
+
+
+def test_the_config_file_in_use_for_reloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from forwarder.settings import config_file_in_use
+
+    monkeypatch.delenv("FORWARDER_CONFIG", raising=False)
+    assert config_file_in_use(None) is None
+    monkeypatch.setenv("FORWARDER_CONFIG", str(tmp_path / "from-env.toml"))
+    assert config_file_in_use(None) == tmp_path / "from-env.toml"  # `forwarder serve` in the Docker image
+    assert config_file_in_use(tmp_path / "given.toml") == tmp_path / "given.toml"
