@@ -1,14 +1,13 @@
-"""Token buckets: a destination's requests per second to TikTok, and a source key's requests per second to us."""
+"""Token buckets for a source key's requests per second to us (destination limits live in the store)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
 
 class TokenBucket:
-    """`rate` tokens per second, up to `burst` saved up; `take()` answers now, `acquire()` waits its turn."""
+    """`rate` tokens per second, up to `burst` saved up; `take()` answers at once."""
 
     def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
@@ -16,7 +15,6 @@ class TokenBucket:
         self._clock = clock
         self._tokens = self.burst
         self._at = clock()
-        self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
         now = self._clock()
@@ -30,11 +28,3 @@ class TokenBucket:
             self._tokens = max(0.0, self._tokens - 1)
             return 0.0
         return (1 - self._tokens) / self.rate
-
-    async def acquire(self) -> None:
-        async with self._lock:  # first come, first served
-            while True:
-                wait = self.take()
-                if wait == 0:
-                    return
-                await asyncio.sleep(wait)
