@@ -60,31 +60,34 @@ async def fill(database: str, n: int) -> None:
         await store.close()
 
 
+def start_emulator(stack: ExitStack, tmp: Path, port: int) -> str:
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "forwarder", "emulate", "--port", str(port)]
+    stack.enter_context(server(command, f"{url}/_control/events", tmp / "emulator.log"))
+    return url
+
+
+def start_replicas(
+    stack: ExitStack, tmp: Path, replicas: int, database: str, emulator: str, delivery: bool
+) -> list[int]:
+    """`replicas` services on `database`, stopped when `stack` closes; their ports."""
+    ports = [free_port() for _ in range(replicas)]
+    for index, port in enumerate(ports):
+        config = replica_config(tmp, index, port, database, emulator, delivery=delivery)
+        command = [sys.executable, "-m", "forwarder", "serve", "--config", str(config)]
+        stack.enter_context(server(command, f"http://127.0.0.1:{port}/healthz", tmp / f"replica-{index}.log"))
+    return ports
+
+
 def run(server_url: str, replicas: int, seconds: int, backlog: int, tmp: Path) -> tuple[float, float]:
     name = f"forwarder_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
     database = f"{server_url}/{name}"
     try:
         emulator_port = free_port()
-        emulator = f"http://127.0.0.1:{emulator_port}"
         with ExitStack() as stack:
-            stack.enter_context(
-                server(
-                    [sys.executable, "-m", "forwarder", "emulate", "--port", str(emulator_port)],
-                    f"{emulator}/_control/events",
-                    tmp / "emulator.log",
-                )
-            )
-            ports = [free_port() for _ in range(replicas)]
-            for index, port in enumerate(ports):
-                config = replica_config(tmp, index, port, database, emulator, delivery=False)
-                stack.enter_context(
-                    server(
-                        [sys.executable, "-m", "forwarder", "serve", "--config", str(config)],
-                        f"http://127.0.0.1:{port}/healthz",
-                        tmp / f"replica-{index}.log",
-                    )
-                )
+            emulator = start_emulator(stack, tmp, emulator_port)
+            ports = start_replicas(stack, tmp, replicas, database, emulator, delivery=False)
             results: list[float] = []
 
             def load(port: int) -> None:
@@ -101,24 +104,9 @@ def run(server_url: str, replicas: int, seconds: int, backlog: int, tmp: Path) -
         asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
         asyncio.run(fill(database, backlog))
         with ExitStack() as stack:
-            stack.enter_context(
-                server(
-                    [sys.executable, "-m", "forwarder", "emulate", "--port", str(emulator_port)],
-                    f"{emulator}/_control/events",
-                    tmp / "emulator.log",
-                )
-            )
+            emulator = start_emulator(stack, tmp, emulator_port)
             started = time.monotonic()
-            ports = [free_port() for _ in range(replicas)]
-            for index, port in enumerate(ports):
-                config = replica_config(tmp, index, port, database, emulator, delivery=True)
-                stack.enter_context(
-                    server(
-                        [sys.executable, "-m", "forwarder", "serve", "--config", str(config)],
-                        f"http://127.0.0.1:{port}/healthz",
-                        tmp / f"replica-{index}.log",
-                    )
-                )
+            ports = start_replicas(stack, tmp, replicas, database, emulator, delivery=True)
             while True:
                 app = httpx.get(f"http://127.0.0.1:{ports[0]}/v1/stats", timeout=30).json()["destinations"]["app"]
                 if app["pending"] == 0 and app["in_flight"] == 0:
