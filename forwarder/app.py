@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from .admin import require_admin
 from .auth import KeyRing
@@ -24,7 +25,7 @@ from .check import check_mappings
 from .dead_letters import list_dead, replay_dead
 from .delivery import Delivery
 from .errors import ConfigError, StoreUnavailable
-from .ingest import post_events
+from .ingest import EventsEndpoint
 from .logs import configure_logging
 from .openapi import openapi
 from .postbacks.endpoint import post_postback
@@ -124,7 +125,7 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     config_file: Path | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The service. `config_file` is what reloads re-read (default: $FORWARDER_CONFIG when settings come from it)."""
     if settings is None:
         settings = load_settings()
@@ -188,7 +189,6 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/", status_page, methods=["GET"]),
-        Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/postbacks/{source}", post_postback, methods=["GET", "POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -202,4 +202,5 @@ def create_app(
     ]
     if settings.emulator.enabled:
         routes.append(Mount(settings.emulator.path, app=create_emulator()))
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreUnavailable: store_unavailable})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreUnavailable: store_unavailable})
+    return EventsEndpoint(app)

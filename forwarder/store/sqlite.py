@@ -1,11 +1,11 @@
-"""The embedded store: one SQLite file in WAL mode, all writes through one group-committing thread."""
+"""The embedded store: one SQLite file in WAL mode; every write goes through one group-committing writer process
+(sqlite_writer.py), reads use a connection of this process."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,16 +16,15 @@ from sqlite_utils.migrations import Migrations
 
 from .base import (
     Claimed,
-    CounterKey,
     DeadFilter,
     InboundRecord,
     IngestWrite,
-    OutboxItem,
     Pause,
     Resolution,
     State,
 )
-from .writer import Writer
+from .sqlite_writer import connect
+from .writer import WriterProcess
 
 T = TypeVar("T")
 migrations = Migrations("forwarder")
@@ -107,51 +106,7 @@ def m006_rate_buckets(db: sqlite_utils.Database) -> None:
     )
 
 
-_INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
-                 created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
-_BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
-           ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
-_BUMP_SERIES = """INSERT INTO series VALUES (?, ?, ?, ?, ?)
-                  ON CONFLICT (bucket, scope, name, metric) DO UPDATE SET value = value + excluded.value"""
-SERIES_BUCKET_S = 300
-SERIES_RETENTION_S = 2 * 86400
-# Expired leases first, then due pending rows; each half walks the (destination, state, next_attempt_at) index.
-_CLAIM = """UPDATE outbox SET state = 1, lease_owner = :owner, next_attempt_at = :lease_until,
-              attempts = attempts + 1
-            WHERE id IN (SELECT id FROM (SELECT id FROM outbox
-                                         WHERE destination = :destination AND state = 1 AND next_attempt_at <= :now
-                                         ORDER BY next_attempt_at LIMIT :limit)
-                         UNION ALL
-                         SELECT id FROM (SELECT id FROM outbox
-                                         WHERE destination = :destination AND state = 0 AND next_attempt_at <= :now
-                                         ORDER BY next_attempt_at LIMIT :limit)
-                         LIMIT :limit)
-            RETURNING id, destination, event, event_id, payload, test_event_code, attempts, created_at"""
-_RESOLVE = """UPDATE outbox SET state = :state, next_attempt_at = :next, lease_owner = NULL,
-                attempts = attempts - :uncounted,
-                last_http_status = :http_status, last_code = :code, last_message = :message,
-                last_request_id = :request_id
-              WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 1 AND lease_owner = :owner
-              RETURNING id, destination, attempts"""
-# Every destination that ever had an outbox row has an `accepted` counter.
-_DESTINATIONS_WITH_ROWS = "SELECT name FROM counters WHERE scope = 'destination' AND metric = 'accepted'"
 _QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
-_METRIC_FOR_STATE = {State.DELIVERED: "delivered", State.FAILED: "failed", State.PENDING: "retried"}
-
-
-def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute(f"PRAGMA synchronous = {synchronous}")
-    connection.execute("PRAGMA busy_timeout = 5000")
-    return connection
-
-
-def _bump(connection: sqlite3.Connection, counters: Counter[CounterKey], now: float) -> None:
-    rows = [(*key, value) for key, value in counters.items() if value]
-    connection.executemany(_BUMP, rows)
-    bucket = now - now % SERIES_BUCKET_S
-    connection.executemany(_BUMP_SERIES, [(bucket, *row) for row in rows])
 
 
 class SQLiteStore:
@@ -159,44 +114,31 @@ class SQLiteStore:
         self.path = path
         self._synchronous = synchronous
         self._group_commit_max = group_commit_max
-        self._writer: Writer | None = None
+        self._writer: WriterProcess | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
-        # Ingest counters of the group being committed, by series bucket: one upsert per group, not per request.
-        # Touched only by the writer thread.
-        self._pending_counters: dict[float, Counter[CounterKey]] = {}
-
-    def _flush_counters(self, connection: sqlite3.Connection) -> None:
-        for bucket, counters in self._pending_counters.items():
-            _bump(connection, counters, bucket)
-        self._pending_counters.clear()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = _connect(self.path, self._synchronous)
-        migrations.apply(sqlite_utils.Database(connection))
-        self._writer = Writer(
-            connection,
-            max_group=self._group_commit_max,
-            before_commit=self._flush_counters,
-            after_rollback=self._pending_counters.clear,
-        )
-        self._writer.start()
-        self._reader = _connect(self.path, self._synchronous)
+        with contextlib.closing(connect(str(self.path), self._synchronous)) as connection:
+            migrations.apply(sqlite_utils.Database(connection))
+        self._writer = WriterProcess(self.path, synchronous=self._synchronous, max_group=self._group_commit_max)
+        await self._writer.start()
+        self._reader = connect(str(self.path), self._synchronous)
         self._reader.execute("PRAGMA query_only = ON")
 
     async def close(self) -> None:
         if self._writer is not None:
-            await anyio.to_thread.run_sync(self._writer.stop)
+            await self._writer.stop()
             self._writer = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
 
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, operation: str, *args: Any) -> Any:
         if self._writer is None:
             raise RuntimeError("store is not open")
-        return await self._writer.write(work)
+        return await self._writer.call(operation, *args)
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         reader = self._reader
@@ -215,123 +157,39 @@ class SQLiteStore:
         return bool(await self._read(lambda c: c.execute("SELECT 1").fetchone()))
 
     async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
-        def work(connection: sqlite3.Connection) -> list[bool]:
-            inserted = _insert_new_keys(connection, write.items, now)
-            connection.executemany(
-                _INSERT_ROW,
-                [
-                    (
-                        item.destination,
-                        item.event,
-                        item.event_id,
-                        item.test_event_code,
-                        item.payload,
-                        now,
-                        now,
-                        item.mapping_version,
-                    )
-                    for item, is_new in zip(write.items, inserted, strict=True)
-                    if is_new
-                ],
-            )
-            counters = write.counters.copy()
-            for item, is_new in zip(write.items, inserted, strict=True):
-                counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
-            connection.executemany(
-                "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES (?, ?, ?, ?, ?)",
-                [(now, r.source, r.event_id, r.event, r.document) for r in write.inbound],
-            )
-            # Last, once nothing in this write can fail any more: the group flushes it before COMMIT.
-            bucket = now - now % SERIES_BUCKET_S
-            self._pending_counters.setdefault(bucket, Counter()).update(counters)
-            return inserted
-
-        return await self._write(work)
+        items = [
+            (item.destination, item.event, item.event_id, item.test_event_code, item.payload, item.mapping_version)
+            for item in write.items
+        ]
+        inbound = [(r.source, r.event_id, r.event, r.document) for r in write.inbound]
+        counters = [(*key, value) for key, value in write.counters.items()]
+        inserted: list[bool] = await self._write("enqueue", now, items, inbound, counters)
+        return inserted
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
-        def work(connection: sqlite3.Connection) -> list[Claimed]:
-            rows = connection.execute(
-                _CLAIM,
-                {"owner": owner, "destination": destination, "lease_until": now + lease_s, "now": now, "limit": limit},
-            ).fetchall()
-            return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
-
-        return await self._write(work)
+        rows = await self._write("claim_due", owner, destination, limit, now, lease_s)
+        return [Claimed(*row) for row in rows]
 
     async def resolve(self, owner: str, resolutions: list[Resolution], now: float) -> int:
-        def work(connection: sqlite3.Connection) -> int:
-            counters: Counter[CounterKey] = Counter()
-            attempts = []
-            for resolution in resolutions:
-                outcome = resolution.outcome
-                rows = connection.execute(
-                    _RESOLVE,
-                    {
-                        "state": int(resolution.state),
-                        "next": resolution.next_attempt_at if resolution.state == State.PENDING else now,
-                        "http_status": outcome.http_status,
-                        "code": outcome.tiktok_code,
-                        "message": outcome.message,
-                        "request_id": outcome.request_id,
-                        "ids": json.dumps(resolution.ids),
-                        "owner": owner,
-                        "uncounted": 0 if resolution.counts_as_attempt else 1,
-                    },
-                ).fetchall()
-                for outbox_id, destination, attempt in rows:
-                    attempts += [
-                        (outbox_id, attempt, now, o.http_status, o.tiktok_code, o.message, o.request_id)
-                        for o in (*resolution.earlier, outcome)
-                    ]
-                    counters["destination", destination, _METRIC_FOR_STATE[resolution.state]] += 1
-                if rows and resolution.state != State.DELIVERED:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO last_errors VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            rows[0][1],
-                            now,
-                            outcome.http_status,
-                            outcome.tiktok_code,
-                            outcome.message,
-                            outcome.request_id,
-                        ),
-                    )
-            connection.executemany(
-                """INSERT INTO attempts (outbox_id, attempt, at, http_status, tiktok_code, message, request_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                attempts,
+        plain = [
+            (
+                r.ids,
+                int(r.state),
+                r.next_attempt_at,
+                r.counts_as_attempt,
+                [(o.http_status, o.tiktok_code, o.message, o.request_id) for o in (*r.earlier, r.outcome)],
             )
-            _bump(connection, counters, now)
-            return sum(counters.values())
-
-        return await self._write(work)
+            for r in resolutions
+        ]
+        resolved: int = await self._write("resolve", owner, plain, now)
+        return resolved
 
     async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
-        def work(connection: sqlite3.Connection) -> float:
-            (tokens,) = connection.execute(
-                """INSERT INTO rate_buckets VALUES (?1, ?2, ?3) ON CONFLICT (destination) DO UPDATE
-                   SET tokens = min(?2, tokens + max(0, ?3 - updated_at) * ?4), updated_at = max(updated_at, ?3)
-                   RETURNING tokens""",
-                (destination, burst, now, rate),
-            ).fetchone()
-            if tokens >= 1 - 1e-9:
-                connection.execute(
-                    "UPDATE rate_buckets SET tokens = max(0, tokens - 1) WHERE destination = ?", (destination,)
-                )
-                return 0.0
-            return float((1 - tokens) / rate)
-
-        return await self._write(work)
+        wait_s: float = await self._write("take_token", destination, rate, burst, now)
+        return wait_s
 
     async def release(self, owner: str, ids: list[int]) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                """UPDATE outbox SET state = 0, lease_owner = NULL, attempts = attempts - 1, next_attempt_at = 0
-                   WHERE id IN (SELECT value FROM json_each(?)) AND state = 1 AND lease_owner = ?""",
-                (json.dumps(ids), owner),
-            )
-
-        await self._write(work)
+        await self._write("release", owner, ids)
 
     async def stats(self, now: float) -> dict[str, Any]:
         def work(connection: sqlite3.Connection) -> dict[str, Any]:
@@ -374,37 +232,10 @@ class SQLiteStore:
     async def purge(
         self, now: float, *, dedup_window_s: float, delivered_retention_s: float, inbound_retention_s: float, limit: int
     ) -> int:
-        def work(connection: sqlite3.Connection) -> int:
-            keys = connection.execute(
-                """DELETE FROM dedup_keys WHERE (destination, event, event_id) IN (
-                     SELECT destination, event, event_id FROM dedup_keys WHERE first_seen < ? LIMIT ?)""",
-                (now - dedup_window_s, limit),
-            ).rowcount
-            destinations = [row[0] for row in connection.execute(_DESTINATIONS_WITH_ROWS)]
-            ids = [
-                row[0]
-                for destination in destinations
-                for row in connection.execute(
-                    """SELECT id FROM outbox WHERE destination = ? AND state = 2 AND next_attempt_at < ?
-                       ORDER BY next_attempt_at LIMIT ?""",
-                    (destination, now - delivered_retention_s, limit),
-                )
-            ]
-            _delete_rows(connection, ids)
-            inbound = connection.execute(
-                # Rows arrive in time order: look at the oldest `limit` only, never the whole table.
-                """DELETE FROM inbound WHERE id IN (
-                     SELECT id FROM (SELECT id, received_at FROM inbound ORDER BY id LIMIT ?) WHERE received_at < ?)""",
-                (limit, now - inbound_retention_s),
-            ).rowcount
-            buckets = connection.execute(
-                """DELETE FROM series WHERE (bucket, scope, name, metric) IN (
-                     SELECT bucket, scope, name, metric FROM series WHERE bucket < ? LIMIT ?)""",
-                (now - SERIES_RETENTION_S, limit),
-            ).rowcount
-            return keys + len(ids) + inbound + buckets
-
-        return await self._write(work)
+        removed: int = await self._write(
+            "purge", now, dedup_window_s, delivered_retention_s, inbound_retention_s, limit
+        )
+        return removed
 
     async def backlog(self) -> int:
         row = await self._read(
@@ -425,24 +256,19 @@ class SQLiteStore:
         return {row[0]: Pause(*row) for row in rows}
 
     async def pause(self, pause: Pause) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "INSERT OR REPLACE INTO destination_pauses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    pause.destination,
-                    pause.reason,
-                    pause.tiktok_code,
-                    pause.paused_at,
-                    pause.probe_at,
-                    pause.probes,
-                    pause.kind,
-                ),
-            )
-
-        await self._write(work)
+        row = (
+            pause.destination,
+            pause.reason,
+            pause.tiktok_code,
+            pause.paused_at,
+            pause.probe_at,
+            pause.probes,
+            pause.kind,
+        )
+        await self._write("pause", row)
 
     async def resume(self, destination: str) -> None:
-        await self._write(lambda c: c.execute("DELETE FROM destination_pauses WHERE destination = ?", (destination,)))
+        await self._write("resume", destination)
 
     async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
         rows = await self._read(
@@ -524,18 +350,8 @@ class SQLiteStore:
 
     async def replay_dead(self, where: DeadFilter, now: float) -> int:
         clause, params = _dead_where(where)
-
-        def work(connection: sqlite3.Connection) -> int:
-            rows = connection.execute(
-                f"""UPDATE outbox SET state = 0, attempts = 0, next_attempt_at = ?, created_at = ?, lease_owner = NULL
-                    WHERE id IN (SELECT id FROM outbox WHERE {clause} ORDER BY next_attempt_at DESC LIMIT ?)
-                    RETURNING destination""",
-                (now, now, *params, where.limit),
-            ).fetchall()
-            _bump(connection, Counter(("destination", name, "replayed") for (name,) in rows), now)
-            return len(rows)
-
-        return await self._write(work)
+        replayed: int = await self._write("replay_dead", clause, params, now, where.limit)
+        return replayed
 
     async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
         rows = await self._read(
@@ -564,39 +380,8 @@ class SQLiteStore:
         return await self._read(lambda c: c.execute(sql, tuple(params)).fetchall())
 
 
-_KEYS_PER_STATEMENT = 500  # 4 parameters each: well under SQLite's 32,766 parameters per statement
-
-
-def _insert_new_keys(connection: sqlite3.Connection, items: list[OutboxItem], now: float) -> list[bool]:
-    """Insert the dedup keys of `items`, a few statements for the lot; True per item seen here for the first time."""
-    new: set[tuple[str, str, str]] = set()
-    for start in range(0, len(items), _KEYS_PER_STATEMENT):
-        chunk = items[start : start + _KEYS_PER_STATEMENT]
-        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
-        parameters = [value for item in chunk for value in (item.destination, item.event, item.event_id, now)]
-        new.update(
-            connection.execute(
-                f"INSERT INTO dedup_keys VALUES {values} ON CONFLICT DO NOTHING RETURNING destination, event, event_id",
-                parameters,
-            ).fetchall()
-        )
-    inserted = []
-    for item in items:
-        key = (item.destination, item.event, item.event_id)
-        inserted.append(key in new)
-        new.discard(key)  # a second copy in the same request is a duplicate of the first
-    return inserted
-
-
 def _dead_where(where: DeadFilter) -> tuple[str, list[Any]]:
     """SQL conditions for dead letters (state 3; next_attempt_at holds when they failed)."""
     conditions = where.conditions()
     clause = " AND ".join(["state = 3", *(f"{condition} ?" for condition, _ in conditions)])
     return clause, [value for _, value in conditions]
-
-
-def _delete_rows(connection: sqlite3.Connection, ids: list[int]) -> None:
-    if ids:
-        encoded = json.dumps(ids)
-        connection.execute("DELETE FROM attempts WHERE outbox_id IN (SELECT value FROM json_each(?))", (encoded,))
-        connection.execute("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (encoded,))

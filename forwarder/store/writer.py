@@ -1,140 +1,115 @@
-"""One SQLite writer thread with group commit: many callers' writes share one transaction and one fsync.
+"""The parent's side of the SQLite writer process (sqlite_writer.py): send jobs, await their answers.
 
-A caller awaits its write; the future resolves only after COMMIT returned, so an answer sent after the
-await is backed by durable storage. Each write runs in its own SAVEPOINT: one failing write is rolled back
-alone and its caller gets the exception, while the others in the group still commit.
+Jobs queued during one turn of the event loop leave in one frame, so a burst of requests costs one pipe write;
+the child commits what it has read as one group and answers after COMMIT. If the child dies, every unanswered
+caller gets StoreUnavailable (their writes may or may not have been committed: ingest clients retry, and dedup
+makes the retry harmless) and the next write starts a new child.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import sqlite3
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from ..errors import StoreUnavailable
+from .sqlite_writer import HEADER
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
+
+_CHILD = Path(__file__).with_name("sqlite_writer.py")
 
 
-@dataclass
-class _Job:
-    work: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller went away (cancelled); the write itself still stands
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-def _settle_all(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in settled:
-        _settle(future, result, error)
-
-
-class Writer:
-    def __init__(
-        self,
-        connection: sqlite3.Connection,
-        *,
-        max_group: int,
-        before_commit: Callable[[sqlite3.Connection], None] | None = None,
-        after_rollback: Callable[[], None] | None = None,
-    ) -> None:
-        self._connection = connection
-        self._max_group = max_group
-        # Work the whole group shares (e.g. its counters), done once just before COMMIT, or forgotten on rollback.
-        self._before_commit = before_commit
-        self._after_rollback = after_rollback
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+class WriterProcess:
+    def __init__(self, path: Path, *, synchronous: str, max_group: int) -> None:
+        self._command = [sys.executable, "-P", str(_CHILD), str(path), synchronous, str(max_group)]
+        self._process: asyncio.subprocess.Process | None = None
+        self._answers: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._unsent: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._next_id = 0
+        self._starting = asyncio.Lock()
         self._closed = False
 
-    def start(self) -> None:
-        self._thread.start()
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        self._answers = asyncio.create_task(self._read_answers(self._process))
 
     def is_alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._answers is not None and not self._answers.done()
 
-    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed or not self._thread.is_alive():
+    async def call(self, operation: str, *args: Any) -> Any:
+        if self._closed:
             raise StoreUnavailable("the store is closed")
+        if not self.is_alive():
+            async with self._starting:
+                if not self.is_alive() and not self._closed:
+                    log.error("store.writer_restarted")
+                    await self.start()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(work, future, loop))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._next_id += 1
+        self._waiting[self._next_id] = future
+        if not self._unsent:
+            loop.call_soon(self._send)
+        self._unsent.append((self._next_id, operation, args))
         return await future
 
-    def stop(self) -> None:
-        """Finish every queued write, then stop the thread."""
+    def _send(self) -> None:
+        jobs, self._unsent = self._unsent, []
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.is_closing():
+            self._fail([job_id for job_id, _, _ in jobs], "the SQLite writer process is not running")
+            return
+        data = pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL)
+        process.stdin.write(HEADER.pack(len(data)) + data)
+
+    def _fail(self, job_ids: list[int], reason: str) -> None:
+        for job_id in job_ids:
+            future = self._waiting.pop(job_id, None)
+            if future is not None and not future.done():
+                future.set_exception(StoreUnavailable(reason))
+
+    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                (size,) = HEADER.unpack(await process.stdout.readexactly(HEADER.size))
+                answers = pickle.loads(await process.stdout.readexactly(size))
+                for job_id, error, result in answers:
+                    future = self._waiting.pop(job_id, None)
+                    if future is None or future.done():  # the caller went away; the write itself stands
+                        continue
+                    if error is None:
+                        future.set_result(result)
+                    elif error[0] == "store":
+                        future.set_exception(StoreUnavailable(error[1]))
+                    else:
+                        future.set_exception(RuntimeError(f"SQLite writer: {error[1]}"))
+        code = await process.wait()
         if not self._closed:
-            self._closed = True
-            self._jobs.put(None)
-            self._thread.join()
+            log.error("store.writer_stopped", exit_code=code, unanswered=len(self._waiting))
+        # Unanswered writes may or may not be committed; their callers must treat them as not stored.
+        self._fail(list(self._waiting), "the SQLite writer process stopped")
 
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            group = [job]
-            stopping = False
-            while len(group) < self._max_group:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                group.append(more)
-            self._commit(group)
-            if stopping:
-                return
-
-    def _commit(self, group: list[_Job]) -> None:
-        connection = self._connection
-        results: list[tuple[_Job, Any, BaseException | None]] = []
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            for job in group:
-                connection.execute("SAVEPOINT job")
-                try:
-                    result = job.work(connection)
-                except Exception as error:  # noqa: BLE001 - handed to the caller that owns the write
-                    connection.execute("ROLLBACK TO job")
-                    results.append((job, None, error))
-                else:
-                    results.append((job, result, None))
-                connection.execute("RELEASE job")
-            if self._before_commit is not None:
-                self._before_commit(connection)
-            connection.execute("COMMIT")
-        except sqlite3.Error as commit_error:
-            # Disk full, I/O error, database locked: nothing in this group was stored.
-            log.error("store.commit_failed", error=str(commit_error), writes=len(group))
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            if self._after_rollback is not None:
-                self._after_rollback()
-            failure = StoreUnavailable(f"the store could not commit: {commit_error}")
-            results = [(job, None, failure) for job in group]
-        # One wake-up per event loop for the whole group, not one per write.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
-        for job, result, job_error in results:
-            by_loop.setdefault(job.loop, []).append((job.future, result, job_error))
-        for loop, settled in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the caller's event loop is already closed
-                loop.call_soon_threadsafe(_settle_all, settled)
+    async def stop(self) -> None:
+        """Let the child answer every job sent, then end it (EOF on its stdin)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._unsent:
+            self._send()
+        process = self._process
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
+            with contextlib.suppress(ConnectionError):
+                await process.stdin.wait_closed()
+        if self._answers is not None:
+            await self._answers
