@@ -17,7 +17,8 @@ import phonenumbers
 from ..events import InboundEvent
 from .catalog import load_catalog
 
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _ZERO_IDFA = "00000000-0000-0000-0000-000000000000"
 
@@ -28,6 +29,8 @@ _NUMBER_PROPERTIES = {"value", "predicted_ltv"}
 _CONTENT_STRINGS = ("content_id", "content_name", "content_category", "brand")
 _AD_STRINGS = ("callback", "campaign_id", "ad_id", "creative_id", "attribution_type", "attribution_provider")
 _AD_BOOLS = ("is_retargeting", "attributed")
+# Web events carry no mobile ids; app events carry no web cookies.
+_NOT_FOR_SOURCE = {"web": frozenset({"idfa", "idfv", "gaid", "att_status"}), "app": frozenset({"ttclid", "ttp"})}
 
 
 class PayloadError(ValueError):
@@ -38,12 +41,27 @@ class PayloadError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class _Invalid(ValueError):
+    """A value TikTok would not accept; the caller, which knows where it was, names the field.
+
+    The field's name is only formatted when a value is wrong: formatting it for every property of every event
+    cost more than checking the value.
+    """
+
+    def __init__(self, message: str, subfield: str = "") -> None:
+        self.message, self.subfield = message, subfield
+        super().__init__(message)
+
+    def at(self, field: str) -> PayloadError:
+        return PayloadError(f"{field}.{self.subfield}" if self.subfield else field, self.message)
+
+
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def is_sha256(text: str) -> bool:
-    return _SHA256.fullmatch(text) is not None
+    return len(text) == 64 and _HEX_DIGITS.issuperset(text)
 
 
 def hash_email(raw: str) -> str:
@@ -93,28 +111,40 @@ def _platform(event: InboundEvent) -> str | None:
 
 
 def hashed_user(event: InboundEvent, default_region: str) -> dict[str, Any]:
-    """Every user and device field TikTok may take, hashed where TikTok requires; computed once per event."""
+    """Every user and device field TikTok may take, hashed where TikTok requires; computed once per event.
+
+    Absent and empty fields are left out.
+    """
     user, device = event.user, event.device
-    block: dict[str, Any] = {
-        "email": _dedupe(hash_email(v) for v in user.email),
-        "phone": _dedupe(hash_phone(v, default_region) for v in user.phone),
-        "external_id": _dedupe(hash_external_id(v) for v in user.external_id),
-        "ttclid": user.ttclid,
-        "ttp": user.ttp,
-        "ip": device.ip,
-        "user_agent": device.user_agent,
-        "locale": device.locale,
-    }
+    block: dict[str, Any] = {}
+    if user.email:
+        block["email"] = _dedupe([hash_email(v) for v in user.email])
+    if user.phone:
+        block["phone"] = _dedupe([hash_phone(v, default_region) for v in user.phone])
+    if user.external_id:
+        block["external_id"] = _dedupe([hash_external_id(v) for v in user.external_id])
+    for key, value in (
+        ("ttclid", user.ttclid),
+        ("ttp", user.ttp),
+        ("ip", device.ip),
+        ("user_agent", device.user_agent),
+        ("locale", device.locale),
+    ):
+        if value:
+            block[key] = value
     platform = _platform(event)
     if platform != "android":
         idfa = device.idfa
         if idfa and idfa != _ZERO_IDFA:
             block["idfa"] = idfa.lower() if is_sha256(idfa) else idfa.upper()
-        block["idfv"] = device.idfv
+        if device.idfv:
+            block["idfv"] = device.idfv
     if platform != "ios" and device.gaid:
         block["gaid"] = device.gaid.lower()
-    block["att_status"] = device.att_status or _derived_att_status(platform, block.get("idfa"))
-    return {key: value for key, value in block.items() if value not in (None, [], "")}
+    att_status = device.att_status or _derived_att_status(platform, block.get("idfa"))
+    if att_status:
+        block["att_status"] = att_status
+    return block
 
 
 def _derived_att_status(platform: str | None, idfa: str | None) -> str | None:
@@ -126,65 +156,111 @@ def _derived_att_status(platform: str | None, idfa: str | None) -> str | None:
     return None
 
 
-def _dedupe(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
+def _dedupe(values: list[str]) -> list[str]:
+    return values if len(values) == 1 else list(dict.fromkeys(values))
 
 
 def user_for_source(user: Mapping[str, Any], event_source: str) -> dict[str, Any]:
     """Web events carry no mobile ids; app events carry no web cookies."""
-    excluded = {"idfa", "idfv", "gaid", "att_status"} if event_source == "web" else {"ttclid", "ttp"}
+    excluded = _NOT_FOR_SOURCE["web" if event_source == "web" else "app"]
     return {key: value for key, value in user.items() if key not in excluded}
 
 
 _MAX_MAGNITUDE = 1e15  # no price, value or quantity is this large; past it the number is a bug upstream
 
 
-def _number(field: str, value: Any) -> float | int:
+def _number(value: Any) -> float | int:
     if isinstance(value, bool):
-        raise PayloadError(field, "must be a number")
+        raise _Invalid("must be a number")
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
-            raise PayloadError(field, "must be a number") from None
+            raise _Invalid("must be a number") from None
         value = int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
     if not isinstance(value, int | float):
-        raise PayloadError(field, "must be a number")
+        raise _Invalid("must be a number")
     if not math.isfinite(value) or abs(value) >= _MAX_MAGNITUDE:
-        raise PayloadError(field, f"is out of range (at most {_MAX_MAGNITUDE:.0e} in magnitude)")
+        raise _Invalid(f"is out of range (at most {_MAX_MAGNITUDE:.0e} in magnitude)")
     return value
 
 
-def _integer(field: str, value: Any) -> int:
-    number = _number(field, value)
+def _integer(value: Any) -> int:
+    number = _number(value)
     if isinstance(number, float):
         if not number.is_integer():
-            raise PayloadError(field, "must be a whole number")
+            raise _Invalid("must be a whole number")
         return int(number)
     return number
 
 
-def _string(field: str, value: Any) -> str:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if isinstance(value, int | float) and not isinstance(value, bool):
+def _string(value: Any) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+        if text:
+            return text
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise PayloadError(field, "must be a non-empty string")
+    raise _Invalid("must be a non-empty string")
 
 
-def _content(index: int, item: Any) -> dict[str, Any]:
-    field = f"properties.contents.{index}"
+def _content(item: Any) -> dict[str, Any]:
     if not isinstance(item, Mapping):
-        raise PayloadError(field, "must be an object")
+        raise _Invalid("must be an object")
     content: dict[str, Any] = {}
-    for key in _CONTENT_STRINGS:
-        if item.get(key) is not None:
-            content[key] = _string(f"{field}.{key}", item[key])
-    if item.get("price") is not None:
-        content["price"] = _number(f"{field}.price", item["price"])
-    if item.get("quantity") is not None:
-        content["quantity"] = _integer(f"{field}.quantity", item["quantity"])
+    for key, value in item.items():
+        if value is None:
+            continue
+        try:
+            if key in _CONTENT_STRINGS:
+                content[key] = _string(value)
+            elif key == "price":
+                content[key] = _number(value)
+            elif key == "quantity":
+                content[key] = _integer(value)
+        except _Invalid as error:
+            raise _Invalid(error.message, key) from None
     return content
+
+
+def _property(key: str, value: Any, out: dict[str, Any]) -> None:
+    """Type one documented property into `out`; other keys are left out."""
+    if key in _NUMBER_PROPERTIES:
+        out[key] = _number(value)
+    elif key == "content_type":
+        if value not in ("product", "product_group"):
+            raise _Invalid("must be product or product_group")
+        out[key] = value
+    elif key in _STRING_PROPERTIES:
+        out[key] = _string(value)
+    elif key == "currency":
+        currency = _string(value).upper()
+        if not _CURRENCY.fullmatch(currency):
+            raise _Invalid("must be a three-letter ISO 4217 code")
+        out[key] = currency
+    elif key == "num_items":
+        out[key] = _integer(value)
+    elif key == "query":
+        out.setdefault("search_string", _string(value))
+    elif key == "contents":
+        if not isinstance(value, list):
+            raise _Invalid("must be a list of objects")
+        contents = []
+        for index, item in enumerate(value):
+            try:
+                contents.append(_content(item))
+            except _Invalid as error:
+                raise _Invalid(error.message, f"{index}.{error.subfield}" if error.subfield else str(index)) from None
+        out[key] = contents
+    elif key in ("content_ids", "contents_ids", "content_id"):
+        values = value if isinstance(value, list) else [value]
+        ids = []
+        for index, item in enumerate(values):
+            try:
+                ids.append(_string(item))
+            except _Invalid as error:
+                raise _Invalid(error.message, str(index)) from None
+        out["content_ids"] = ids
 
 
 def properties_for_tiktok(
@@ -197,33 +273,11 @@ def properties_for_tiktok(
     """
     out: dict[str, Any] = {key: properties[key] for key in custom_keys if properties.get(key) is not None}
     for key, value in properties.items():
-        if value is None:
-            continue
-        field = f"properties.{key}"
-        if key in _NUMBER_PROPERTIES:
-            out[key] = _number(field, value)
-        elif key == "content_type":
-            if value not in ("product", "product_group"):
-                raise PayloadError(field, "must be product or product_group")
-            out[key] = value
-        elif key in _STRING_PROPERTIES:
-            out[key] = _string(field, value)
-        elif key == "currency":
-            currency = _string(field, value).upper()
-            if not re.fullmatch(r"[A-Z]{3}", currency):
-                raise PayloadError(field, "must be a three-letter ISO 4217 code")
-            out[key] = currency
-        elif key == "num_items":
-            out[key] = _integer(field, value)
-        elif key == "query":
-            out.setdefault("search_string", _string(field, value))
-        elif key == "contents":
-            if not isinstance(value, list):
-                raise PayloadError(field, "must be a list of objects")
-            out[key] = [_content(i, item) for i, item in enumerate(value)]
-        elif key in ("content_ids", "contents_ids", "content_id"):
-            values = value if isinstance(value, list) else [value]
-            out["content_ids"] = [_string(f"{field}.{i}", v) for i, v in enumerate(values)]
+        if value is not None:
+            try:
+                _property(key, value, out)
+            except _Invalid as error:
+                raise error.at(f"properties.{key}") from None
     code = out.get("currency")
     if code is not None and code not in load_catalog().currencies:
         if unsupported_currency == "reject":
@@ -233,12 +287,14 @@ def properties_for_tiktok(
     return out
 
 
-def _strings(source: Mapping[str, Any], keys: Iterable[str], prefix: str) -> dict[str, Any]:
-    return {key: _string(f"{prefix}.{key}", source[key]) for key in keys if source.get(key) is not None}
-
-
 def ad_for_tiktok(ad: Mapping[str, Any]) -> dict[str, Any]:
-    out = _strings(ad, _AD_STRINGS, "ad")
+    out: dict[str, Any] = {}
+    for key in _AD_STRINGS:
+        if ad.get(key) is not None:
+            try:
+                out[key] = _string(ad[key])
+            except _Invalid as error:
+                raise error.at(f"ad.{key}") from None
     for key in _AD_BOOLS:
         if ad.get(key) is not None:
             if not isinstance(ad[key], bool):
@@ -263,17 +319,22 @@ def build_event(
         "event_time": event.timestamp,
         "event_id": event_id,
         "user": user_for_source(user, event_source),
-        "properties": dict(properties),
+        "properties": properties if isinstance(properties, dict) else dict(properties),
         "limited_data_use": event.limited_data_use,
     }
     if event_source == "app":
-        if event.app is None or not event.app.id:
+        app = event.app
+        if app is None or not app.id:
             raise PayloadError("app.id", "is required for an app destination (the store app id or package name)")
-        app = {"app_id": event.app.id, "app_name": event.app.name, "app_version": event.app.version}
-        item["app"] = {key: value for key, value in app.items() if value}
-        ad = ad_for_tiktok(event.ad)
-        if ad:
-            item["ad"] = ad
+        item["app"] = {"app_id": app.id}
+        if app.name:
+            item["app"]["app_name"] = app.name
+        if app.version:
+            item["app"]["app_version"] = app.version
+        if event.ad:
+            ad = ad_for_tiktok(event.ad)
+            if ad:
+                item["ad"] = ad
     else:
         page = event.page
         url = (page.url if page else None) or page_url
