@@ -20,6 +20,7 @@ A table file:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tomllib
 from collections.abc import Mapping
@@ -44,6 +45,11 @@ class Rule:
     properties: Mapping[str, PropertySource] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     when: tuple[Condition, ...] = ()
+
+    @functools.cached_property
+    def keys(self) -> frozenset[str]:
+        """The properties this rule sets: forwarded even when TikTok documents no such key."""
+        return frozenset(self.properties) | frozenset(self.defaults)
 
 
 @dataclass(frozen=True)
@@ -192,25 +198,27 @@ def map_event(
     """
     if name in table.deny or (table.allow is not None and name not in table.allow):
         return MapResult([], "denied")
-    inbound = dict(document.get("properties") or {})
-    static = dict(table.static_properties)
+    inbound = document.get("properties") or {}
+    static = table.static_properties
     rules = table.rules.get(name)
     if rules is None:
         policy = unmapped or table.unmapped or "drop"
         if load_catalog().is_standard(event_source, name):
-            return MapResult([_with_static(MappedEvent(name, inbound), static)])  # already a TikTok name
+            return MapResult([_with_static(MappedEvent(name, dict(inbound)), static)])  # already a TikTok name
         if policy == "custom":
-            return MapResult([_with_static(MappedEvent(name, inbound, is_custom=True), static)])
+            return MapResult([_with_static(MappedEvent(name, dict(inbound), is_custom=True), static)])
         return MapResult([], "unmapped")
     events = [_apply(rule, inbound, document, static) for rule in rules if _holds(rule, document)]
     return MapResult(events, None if events else "filtered")
 
 
 def _holds(rule: Rule, document: Mapping[str, Any]) -> bool:
-    return all(condition.holds(lookup(document, condition.path)) for condition in rule.when)
+    return not rule.when or all(condition.holds(lookup(document, condition.path)) for condition in rule.when)
 
 
-def _apply(rule: Rule, inbound: dict[str, Any], document: Mapping[str, Any], static: dict[str, Any]) -> MappedEvent:
+def _apply(
+    rule: Rule, inbound: Mapping[str, Any], document: Mapping[str, Any], static: Mapping[str, Any]
+) -> MappedEvent:
     properties = dict(inbound)
     for target, source in rule.properties.items():
         value = source.resolve(lookup(document, source.path))
@@ -218,11 +226,10 @@ def _apply(rule: Rule, inbound: dict[str, Any], document: Mapping[str, Any], sta
             properties[target] = value
     for target, value in rule.defaults.items():
         properties.setdefault(target, value)
-    keys = frozenset(rule.properties) | frozenset(rule.defaults)
-    return _with_static(MappedEvent(rule.event, properties, keys), static)
+    return _with_static(MappedEvent(rule.event, properties, rule.keys), static)
 
 
-def _with_static(mapped: MappedEvent, static: dict[str, Any]) -> MappedEvent:
+def _with_static(mapped: MappedEvent, static: Mapping[str, Any]) -> MappedEvent:
     if not static:
         return mapped
     return MappedEvent(

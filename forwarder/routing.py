@@ -32,15 +32,24 @@ class Routing:
 
     settings: Settings
     tables: dict[str, MappingTable]
+    # (source, app id) -> destinations; the snapshot never changes, so neither do the answers.
+    _destinations: dict[tuple[str, str | None], list[tuple[str, DestinationSettings]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def destinations_for(self, source: str, event: InboundEvent) -> list[tuple[str, DestinationSettings]]:
-        wanted = self.settings.sources[source].destinations
         app_id = event.app.id if event.app else None
-        return [
-            (name, destination)
-            for name, destination in self.settings.destinations.items()
-            if (wanted is None or name in wanted) and (destination.app_ids is None or app_id in destination.app_ids)
-        ]
+        found = self._destinations.get((source, app_id))
+        if found is None:
+            wanted = self.settings.sources[source].destinations
+            found = [
+                (name, destination)
+                for name, destination in self.settings.destinations.items()
+                if (wanted is None or name in wanted) and (destination.app_ids is None or app_id in destination.app_ids)
+            ]
+            if len(self._destinations) < 10_000:  # app ids come from clients: bound what they can make us keep
+                self._destinations[source, app_id] = found
+        return found
 
     def plan(self, event: InboundEvent, source: str, now: float, raw: dict[str, Any] | None = None) -> Plan:
         """`raw` is the event as posted: mapping paths and conditions read it, as ops wrote them against it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import Outcome
 
@@ -17,9 +17,11 @@ class State(IntEnum):
     FAILED = 3
 
 
-@dataclass(frozen=True)
-class OutboxItem:
-    """One mapped TikTok event for one destination; `payload` is its `data[]` item as JSON, PII hashed."""
+class OutboxItem(NamedTuple):
+    """One mapped TikTok event for one destination; `payload` is its `data[]` item as JSON, PII hashed.
+
+    A named tuple, not a dataclass: one is built per event and destination on the ingest path.
+    """
 
     destination: str
     event: str
@@ -82,8 +84,7 @@ class IngestWrite:
     inbound: list[InboundRecord] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class InboundRecord:
+class InboundRecord(NamedTuple):
     """A valid inbound event as received (email, phone, external_id already hashed), kept to preview mappings."""
 
     source: str

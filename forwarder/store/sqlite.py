@@ -157,11 +157,9 @@ class SQLiteStore:
         return bool(await self._read(lambda c: c.execute("SELECT 1").fetchone()))
 
     async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
-        items = [
-            (item.destination, item.event, item.event_id, item.test_event_code, item.payload, item.mapping_version)
-            for item in write.items
-        ]
-        inbound = [(r.source, r.event_id, r.event, r.document) for r in write.inbound]
+        # Plain tuples cross the pipe: the writer process does not import this package.
+        items = [tuple(item) for item in write.items]
+        inbound = [tuple(record) for record in write.inbound]
         counters = [(*key, value) for key, value in write.counters.items()]
         inserted: list[bool] = await self._write("enqueue", now, items, inbound, counters)
         return inserted

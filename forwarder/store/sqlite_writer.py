@@ -138,17 +138,18 @@ def enqueue(
     connection: sqlite3.Connection,
     counters: Counters,
     now: float,
-    items: list[tuple[str, str, str, str | None, bytes, str]],
+    items: list[tuple[str, str, str, bytes, str | None, str]],
     inbound: list[tuple[str, str, str, bytes]],
     request_counters: list[CounterRow],
 ) -> list[bool]:
-    """Store one ingest request: items are (destination, event, event_id, test_event_code, payload, mapping)."""
+    """Store one ingest request: items are base.OutboxItem as tuples
+    (destination, event, event_id, payload, test_event_code, mapping_version)."""
     inserted = insert_new_keys(connection, [item[:3] for item in items], now)
     connection.executemany(
         _INSERT_ROW,
         [
             (destination, event, event_id, test_code, payload, now, now, mapping)
-            for (destination, event, event_id, test_code, payload, mapping), is_new in zip(items, inserted, strict=True)
+            for (destination, event, event_id, payload, test_code, mapping), is_new in zip(items, inserted, strict=True)
             if is_new
         ],
     )
