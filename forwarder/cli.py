@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -25,6 +25,7 @@ from .settings import Settings, config_file_in_use
 from .stats import collect_stats
 from .store import Store, make_store
 from .tiktok.emulator import EmulatorState, configure, create_emulator
+from .workers import run_workers
 
 T = TypeVar("T")
 
@@ -43,15 +44,17 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     if overrides:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
+    uvicorn_options: dict[str, Any] = {
+        "log_config": uvicorn_log_config(),
+        "access_log": False,
+        "timeout_graceful_shutdown": int(settings.delivery.shutdown_grace_s + settings.delivery.timeout_s) + 1,
+    }
+    if settings.server.workers > 1:
+        configure_logging(settings.log_level, settings.log_format, settings.secrets())
+        run_workers(settings, config_file_in_use(args.config), **uvicorn_options)
+        return 0
     app = create_app(settings, config_file=config_file_in_use(args.config))
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=uvicorn_log_config(),
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.delivery.shutdown_grace_s + settings.delivery.timeout_s) + 1,
-    )
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, **uvicorn_options)
     return 0
 
 

@@ -31,6 +31,8 @@ class ServerSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_events_per_request: int = Field(1000, ge=1, le=10_000)
+    # Worker processes serving HTTP (one per core uses them all); with SQLite they share one writer process.
+    workers: int = Field(1, ge=1, le=64)
 
 
 class StoreSettings(_Section):

@@ -67,13 +67,14 @@ class Rig:
         return result
 
 
-def _config(tmp: Path, port: int, emulator: str, delivery: str, destination: str) -> Path:
+def _config(tmp: Path, port: int, emulator: str, delivery: str, destination: str, server: str = "") -> Path:
     config = tmp / "config.toml"
     config.write_text(f"""
 mappings_dir = "{REPO / "mappings"}"
 watch_config = false
 [server]
 port = {port}
+{server}
 [store]
 url = "sqlite:///{tmp / "forwarder.db"}"
 [delivery]
@@ -101,10 +102,11 @@ def rig(
     delivery: str = "timeout_s = 2.0\nlease_s = 6.0",
     emulator_args: tuple[str, ...] = (),
     destination: str = "",
+    server: str = "",
 ) -> Iterator[Rig]:
     emulator_port, port = free_port(), free_port()
     emulator = f"http://127.0.0.1:{emulator_port}"
-    config = _config(tmp, port, emulator, delivery, destination)
+    config = _config(tmp, port, emulator, delivery, destination, server)
     service = f"http://127.0.0.1:{port}"
     with (
         running(

@@ -11,7 +11,7 @@ import pytest
 
 from forwarder.errors import Outcome
 from forwarder.settings import StoreSettings
-from forwarder.store import IngestWrite, OutboxItem, Pause, Resolution, State, Store, make_store
+from forwarder.store import IngestWrite, OutboxItem, Pause, Resolution, SQLiteStore, State, Store, make_store
 from forwarder.store.base import DeadFilter, InboundRecord
 
 from .postgres import postgres_database
@@ -201,3 +201,21 @@ async def test_postgres_notifies_other_replicas_of_new_events(postgres_url: str)
     finally:
         await listener.close()
         await writer.close()
+
+
+async def test_sqlite_writer_process_killed_is_replaced_and_nothing_committed_is_lost(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "outbox.db")
+    await store.open()
+    try:
+        assert await store.enqueue(IngestWrite([item("before")]), NOW) == [True]
+        writer = store._writer
+        assert writer is not None and writer._process is not None
+        writer._process.kill()
+        await writer._process.wait()
+        await asyncio.sleep(0.1)  # the store notices the writer is gone
+        # The next write starts a new writer; what the old one committed is still there (dedup says so).
+        assert await store.enqueue(IngestWrite([item("before"), item("after")]), NOW) == [False, True]
+        claimed = await store.claim_due("me", "d", 10, NOW, 30)
+        assert [c.event_id for c in claimed] == ["before", "after"]
+    finally:
+        await store.close()

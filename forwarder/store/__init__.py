@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ..settings import StoreSettings
 from .base import Claimed, InboundRecord, IngestWrite, OutboxItem, Pause, Resolution, State, Store
 from .sqlite import SQLiteStore
+
+# Set by `forwarder serve` for its workers when several share one SQLite writer (server.workers > 1).
+WRITER_SOCKET_ENV = "FORWARDER_SQLITE_WRITER_SOCKET"
 
 __all__ = [
     "Claimed",
@@ -26,6 +32,10 @@ def make_store(settings: StoreSettings) -> Store:
         from .postgres import PostgresStore  # asyncpg is only needed when PostgreSQL is used
 
         return PostgresStore(settings.url, pool_size=settings.pool_size)
+    shared_writer = os.environ.get(WRITER_SOCKET_ENV)
     return SQLiteStore(
-        settings.sqlite_path, synchronous=settings.sqlite_synchronous, group_commit_max=settings.group_commit_max
+        settings.sqlite_path,
+        synchronous=settings.sqlite_synchronous,
+        group_commit_max=settings.group_commit_max,
+        writer_socket=Path(shared_writer) if shared_writer else None,
     )

@@ -1,5 +1,5 @@
 """The embedded store: one SQLite file in WAL mode; every write goes through one group-committing writer process
-(sqlite_writer.py), reads use a connection of this process."""
+(sqlite_writer.py, shared by all workers), reads use a connection of this process."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from .base import (
     State,
 )
 from .sqlite_writer import connect
-from .writer import WriterProcess
+from .writer import WriterClient
 
 T = TypeVar("T")
 migrations = Migrations("forwarder")
@@ -109,20 +109,30 @@ def m006_rate_buckets(db: sqlite_utils.Database) -> None:
 _QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
 
 
+def migrate(path: Path, synchronous: str) -> None:
+    """Create or upgrade the schema (sqlite-utils records which migrations ran)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(connect(str(path), synchronous)) as connection:
+        migrations.apply(sqlite_utils.Database(connection))
+
+
 class SQLiteStore:
-    def __init__(self, path: Path, *, synchronous: str = "FULL", group_commit_max: int = 256) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "FULL", group_commit_max: int = 256, writer_socket: Path | None = None
+    ) -> None:
         self.path = path
         self._synchronous = synchronous
         self._group_commit_max = group_commit_max
-        self._writer: WriterProcess | None = None
+        self._writer_socket = writer_socket  # a writer shared by several workers, or None to start our own
+        self._writer: WriterClient | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(connect(str(self.path), self._synchronous)) as connection:
-            migrations.apply(sqlite_utils.Database(connection))
-        self._writer = WriterProcess(self.path, synchronous=self._synchronous, max_group=self._group_commit_max)
+        migrate(self.path, self._synchronous)
+        self._writer = WriterClient(
+            self.path, synchronous=self._synchronous, max_group=self._group_commit_max, socket=self._writer_socket
+        )
         await self._writer.start()
         self._reader = connect(str(self.path), self._synchronous)
         self._reader.execute("PRAGMA query_only = ON")

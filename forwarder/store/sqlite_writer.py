@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import select
+import selectors
 import signal
+import socket
 import sqlite3
 import struct
 import sys
@@ -346,65 +347,96 @@ def commit_group(
     return answers
 
 
-class Inbox:
-    """Frames from the parent: wait for the first job, then take every job already sent, without waiting."""
+class Client:
+    """One peer that sends jobs: the parent over stdin/stdout, or a worker process over the Unix socket."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+    def __init__(self, read: Callable[[], bytes], write: Callable[[bytes], None], fileno: int) -> None:
+        self._read, self._write, self.fileno = read, write, fileno
         self._buffer = bytearray()
         self.closed = False
 
-    def _frames(self) -> list[Any]:
-        frames = []
+    def fill(self) -> list[tuple[int, str, tuple[Any, ...]]]:
+        """Read what is there (the selector said something is); the jobs of every complete frame."""
+        chunk = self._read()
+        if not chunk:
+            self.closed = True
+        self._buffer += chunk
+        jobs = []
         while len(self._buffer) >= HEADER.size:
             (size,) = HEADER.unpack_from(self._buffer)
             end = HEADER.size + size
             if len(self._buffer) < end:
                 break
-            frames.append(pickle.loads(self._buffer[HEADER.size : end]))
+            jobs += pickle.loads(self._buffer[HEADER.size : end])
             del self._buffer[:end]
-        return frames
+        return jobs
 
-    def _read(self) -> None:
-        chunk = os.read(self._fd, READ_SIZE)
-        if chunk:
-            self._buffer += chunk
-        else:
-            self.closed = True
-
-    def jobs(self) -> list[tuple[int, str, tuple[Any, ...]]]:
-        frames = self._frames()
-        while not frames and not self.closed:
-            self._read()
-            frames = self._frames()
-        while not self.closed and select.select([self._fd], [], [], 0)[0]:
-            self._read()
-            frames += self._frames()
-        return [job for frame in frames for job in frame]
+    def send(self, answers: list[tuple[int, tuple[str, str] | None, Any]]) -> None:
+        data = pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._write(HEADER.pack(len(data)) + data)
+        except OSError:
+            self.closed = True  # the peer went away; its writes stand, it will not hear of them
 
 
-def send(fd: int, answers: list[tuple[int, tuple[str, str] | None, Any]]) -> None:
-    data = pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(HEADER.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _pipe_client() -> Client:
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(stdout, view) :]
+
+    return Client(lambda: os.read(stdin, READ_SIZE), write, stdin)
 
 
-def serve(path: str, synchronous: str, max_group: int) -> None:
+def _socket_client(sock: socket.socket) -> Client:
+    return Client(lambda: sock.recv(READ_SIZE), sock.sendall, sock.fileno())
+
+
+def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> None:
+    """Commit what the clients send until stdin closes; with `listen`, also take clients on that Unix socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     connection = connect(path, synchronous)
     counters = Counters()
-    inbox = Inbox(sys.stdin.fileno())
-    out = sys.stdout.fileno()
-    while True:
-        jobs = inbox.jobs()
-        if not jobs and inbox.closed:
-            break
+    selector = selectors.DefaultSelector()
+    parent = _pipe_client()
+    selector.register(parent.fileno, selectors.EVENT_READ, parent)
+    sockets: dict[Client, socket.socket] = {}
+    if listen is not None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(listen)
+        listener.listen(64)
+        selector.register(listener, selectors.EVENT_READ, None)
+    while not parent.closed:
+        jobs: list[tuple[Client, tuple[int, str, tuple[Any, ...]]]] = []
+        timeout = None  # wait for the first job, then take every job already sent, without waiting
+        while ready := selector.select(timeout):
+            timeout = 0
+            for key, _ in ready:
+                client = key.data
+                if client is None:
+                    sock, _ = listener.accept()
+                    client = _socket_client(sock)
+                    sockets[client] = sock
+                    selector.register(sock, selectors.EVENT_READ, client)
+                    continue
+                jobs += [(client, job) for job in client.fill()]
+                if client.closed:
+                    selector.unregister(client.fileno)
         for start in range(0, len(jobs), max_group):
-            send(out, commit_group(connection, counters, jobs[start : start + max_group]))
+            group = jobs[start : start + max_group]
+            answers = commit_group(connection, counters, [job for _, job in group])
+            by_client: dict[Client, list[tuple[int, tuple[str, str] | None, Any]]] = {}
+            for (client, _), answer in zip(group, answers, strict=True):
+                by_client.setdefault(client, []).append(answer)
+            for client, answered in by_client.items():
+                client.send(answered)
+        for client in [client for client in sockets if client.closed]:
+            sockets.pop(client).close()
     connection.close()
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
