@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -28,11 +29,31 @@ def free_port() -> int:
         return port
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (workers, the SQLite writer)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of `pid` and its descendants, in MB."""
+    total = 0.0
+    for member in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    return total
 
 
 @contextmanager
@@ -124,6 +145,7 @@ def write_config(
     tiktok_url: str = "http://127.0.0.1:9",
     delivery: bool = True,
     rate_limit_per_s: float = 20.0,
+    workers: int = 1,
 ) -> Path:
     """A benchmark's service config: the default settings but for these."""
     path.write_text(f"""
@@ -132,6 +154,7 @@ watch_config = false
 log_level = "warning"
 [server]
 port = {port}
+workers = {workers}
 max_body_bytes = 4194304
 [store]
 url = "{store_url}"

@@ -3,14 +3,22 @@ reason, TikTok code; never event ids."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from .store import Resolution, State
 
+# prometheus_client's multiprocess mode: each worker writes its values to files in this directory.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+def _queue_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
+    # Set from the store by whichever worker answers the scrape: with several workers, the latest value wins.
+    return Gauge(name, documentation, ["destination"], registry=registry, multiprocess_mode="mostrecent")
 
 
 class Metrics:
@@ -46,16 +54,13 @@ class Metrics:
         self.failed = Counter(
             "forwarder_events_failed", "Events given up on", ["destination", "tiktok_code"], registry=r
         )
-        self.pending = Gauge("forwarder_pending_events", "Events waiting for delivery", ["destination"], registry=r)
-        self.in_flight = Gauge("forwarder_in_flight_events", "Events being sent", ["destination"], registry=r)
-        self.oldest_pending = Gauge(
-            "forwarder_oldest_pending_age_seconds", "Age of the oldest undelivered event", ["destination"], registry=r
+        self.pending = _queue_gauge("forwarder_pending_events", "Events waiting for delivery", r)
+        self.in_flight = _queue_gauge("forwarder_in_flight_events", "Events being sent", r)
+        self.oldest_pending = _queue_gauge(
+            "forwarder_oldest_pending_age_seconds", "Age of the oldest undelivered event", r
         )
-        self.paused = Gauge(
-            "forwarder_destination_paused",
-            "1 while TikTok refuses the destination's credentials",
-            ["destination"],
-            registry=r,
+        self.paused = _queue_gauge(
+            "forwarder_destination_paused", "1 while TikTok refuses the destination's credentials", r
         )
         self.ingest_latency = Histogram(
             "forwarder_ingest_request_seconds",
@@ -107,4 +112,9 @@ class Metrics:
             self.paused.labels(name).set(1 if figures.get("paused") else 0)
 
     def render(self) -> bytes:
+        if MULTIPROCESS_DIR_ENV in os.environ:
+            # Several workers (server.workers > 1): every worker's values, summed, whichever worker is asked.
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from .metrics import MULTIPROCESS_DIR_ENV
 from .settings import Settings
 from .store import WRITER_SOCKET_ENV
 from .store.sqlite import migrate
@@ -106,7 +107,8 @@ def run_workers(settings: Settings, config_file: Path | None, **uvicorn_options:
     os.environ["FORWARDER_SERVER__HOST"] = settings.server.host
     os.environ["FORWARDER_SERVER__PORT"] = str(settings.server.port)
     writer = shared_sqlite_writer(settings) if settings.store.is_sqlite else contextlib.nullcontext()
-    with writer:
+    with writer, tempfile.TemporaryDirectory(prefix="forwarder-metrics-") as metrics_directory:
+        os.environ[MULTIPROCESS_DIR_ENV] = metrics_directory  # read by prometheus_client as each worker starts
         log.info("service.workers", workers=settings.server.workers, shared_sqlite_writer=settings.store.is_sqlite)
         uvicorn.run(
             "forwarder.app:create_app",

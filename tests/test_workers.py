@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import event
@@ -53,6 +55,12 @@ def workers(pid: int) -> list[int]:
     return [child for child, command in children(pid).items() if "multiprocessing.spawn" in command]
 
 
+def accepted_metric(exposition: str) -> int:
+    match = re.search(r'^forwarder_events_accepted_total\{destination="app"\} ([0-9.e+]+)$', exposition, re.M)
+    assert match, "no forwarder_events_accepted_total for destination app"
+    return int(float(match.group(1)))
+
+
 def load(r: Rig, prefix: str, stop: threading.Event, acked: set[str], threads: int = 4) -> list[threading.Thread]:
     def post(worker: int) -> None:
         n = 0
@@ -87,6 +95,9 @@ def test_two_workers_share_one_writer_and_deliver_each_event_once(tmp_path: Path
         stats = r.wait_settled(timeout_s=30)
         # The answers written to a worker's socket and the rows the writer stored are the same events.
         assert stats["accepted"] == len(acked)
+        # Whichever worker answers the scrape, Prometheus sees the sum over both workers.
+        scraped = {accepted_metric(httpx.get(f"{r.service}/metrics", timeout=10).text) for _ in range(6)}
+        assert scraped == {len(acked)}
     print(f"\ntwo workers: {len(acked)} acknowledged, all delivered, {seen['duplicates']} duplicates")
     assert seen["duplicates"] == 0
     assert len({e["event_id"] for e in seen["events"]}) == len(seen["events"]) == len(acked)
