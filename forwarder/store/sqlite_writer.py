@@ -77,11 +77,12 @@ _KEYS_PER_STATEMENT = 500  # 4 parameters each: well under SQLite's 32,766 param
 CounterRow = tuple[str, str, str, int]  # scope, name, metric, value
 
 
-def connect(path: str, synchronous: str) -> sqlite3.Connection:
+def connect(path: str, synchronous: str, cache_mb: int = 2) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute(f"PRAGMA synchronous = {synchronous}")
     connection.execute("PRAGMA busy_timeout = 5000")
+    connection.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")  # negative: KiB
     return connection
 
 
@@ -398,7 +399,9 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
     """Commit what the clients send until stdin closes; with `listen`, also take clients on that Unix socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    connection = connect(path, synchronous)
+    # Ingest inserts land on random pages of the event_id and dedup indexes: 32 MB of page cache instead of
+    # SQLite's 2 MB keeps more of them between groups (measured: ~10% less writer CPU per event).
+    connection = connect(path, synchronous, cache_mb=32)
     counters = Counters()
     selector = selectors.DefaultSelector()
     parent = _pipe_client()
