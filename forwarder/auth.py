@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.datastructures import Headers
 
@@ -26,8 +26,7 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     source: str
     key_id: str  # a short, non-secret id of the key (for logs and its rate limit)
 

@@ -165,7 +165,7 @@ class EventsEndpoint:
             log.exception("ingest.failed")
             response = JSONResponse({"error": "internal_error", "message": "the request failed; retry"}, 500)
         await response(scope, receive, send)
-        runtime.metrics.ingest_latency.labels(str(response.status_code)).observe(time.perf_counter() - started)
+        runtime.metrics.observe_ingest(response.status_code, time.perf_counter() - started)
 
     async def _post_events(self, runtime: Runtime, scope: Scope, receive: Receive) -> Response:
         headers = Headers(scope=scope)
@@ -262,15 +262,11 @@ def _count(
     items: list[OutboxItem],
     inserted: list[bool],
 ) -> None:
-    """Prometheus counters, one increment per label set and request (not per event: labels() is not free)."""
-    metrics = runtime.metrics
-    metrics.received.labels(source).inc(received)
-    for field, count in Counter(_metric_field(rejection["errors"]) for rejection in rejected).items():
-        metrics.rejected.labels(source, field).inc(count)
-    dropped = Counter(pair for plan in plans for pair in plan.dropped.items())
-    for (name, reason), count in dropped.items():
-        metrics.dropped.labels(name, reason).inc(count)
-    for (destination, is_new), count in Counter(
-        (item.destination, is_new) for item, is_new in zip(items, inserted, strict=True)
-    ).items():
-        (metrics.accepted if is_new else metrics.duplicates).labels(destination).inc(count)
+    """Prometheus counters for the request, one increment per label set (not per event)."""
+    runtime.metrics.count_ingest(
+        source,
+        received,
+        Counter(_metric_field(rejection["errors"]) for rejection in rejected) if rejected else Counter(),
+        Counter(pair for plan in plans for pair in plan.dropped.items()),
+        Counter((item.destination, is_new) for item, is_new in zip(items, inserted, strict=True)),
+    )

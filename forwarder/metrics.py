@@ -4,6 +4,7 @@ reason, TikTok code; never event ids."""
 from __future__ import annotations
 
 import os
+from collections import Counter as Counter_
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -24,6 +25,7 @@ def _queue_gauge(name: str, documentation: str, registry: CollectorRegistry) -> 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.received = Counter("forwarder_events_received", "Events posted, valid or not", ["source"], registry=r)
         self.rejected = Counter(
@@ -83,6 +85,36 @@ class Metrics:
             buckets=_LAG_BUCKETS,
             registry=r,
         )
+
+    def count_ingest(
+        self,
+        source: str,
+        received: int,
+        rejected: Counter_[str],
+        dropped: Counter_[tuple[str, str]],
+        stored: Counter_[tuple[str, bool]],
+    ) -> None:
+        """One request's ingest counters: rejected by field, dropped by (destination, reason), and stored by
+        (destination, new?) — new ones are accepted, the others duplicates."""
+        self._child(self.received, source).inc(received)
+        for field, count in rejected.items():
+            self._child(self.rejected, source, field).inc(count)
+        for (destination, reason), count in dropped.items():
+            self._child(self.dropped, destination, reason).inc(count)
+        for (destination, is_new), count in stored.items():
+            self._child(self.accepted if is_new else self.duplicates, destination).inc(count)
+
+    def observe_ingest(self, status: int, seconds: float) -> None:
+        self._child(self.ingest_latency, str(status)).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: labels() costs more than the increment on the ingest path.
+        Label values are bounded (sources, destinations, reasons, field names, status codes)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def record_resolutions(self, destination: str, resolutions: list[Resolution], lags_s: list[float]) -> None:
         for resolution in resolutions:
