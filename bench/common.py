@@ -146,8 +146,10 @@ def write_config(
     delivery: bool = True,
     rate_limit_per_s: float = 20.0,
     workers: int = 1,
+    keep_inbound_h: float | None = None,
 ) -> Path:
     """A benchmark's service config: the default settings but for these."""
+    inbound = "" if keep_inbound_h is None else f"keep_inbound_h = {keep_inbound_h}"
     path.write_text(f"""
 mappings_dir = "{REPO / "mappings"}"
 watch_config = false
@@ -158,6 +160,7 @@ workers = {workers}
 max_body_bytes = 4194304
 [store]
 url = "{store_url}"
+{inbound}
 [delivery]
 enabled = {str(delivery).lower()}
 [tiktok]

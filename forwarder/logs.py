@@ -86,9 +86,13 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # No access log: a line per request costs more than the request on the ingest path, and our own events
+    # (ingest.rejected, delivery.*) say what matters. Also in worker processes, which set up logging after uvicorn.
+    logging.getLogger("uvicorn.access").handlers[:] = []
+    logging.getLogger("uvicorn.access").propagate = False
     # httpx logs every request URL at INFO; our delivery events say more, with fewer lines.
     for name in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
