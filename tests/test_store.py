@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlite_utils
 
 from forwarder.errors import Outcome
 from forwarder.settings import StoreSettings
@@ -217,5 +218,53 @@ async def test_sqlite_writer_process_killed_is_replaced_and_nothing_committed_is
         assert await store.enqueue(IngestWrite([item("before"), item("after")]), NOW) == [False, True]
         claimed = await store.claim_due("me", "d", 10, NOW, 30)
         assert [c.event_id for c in claimed] == ["before", "after"]
+    finally:
+        await store.close()
+
+
+async def test_upgrade_to_dedup_keys_that_lead_to_outbox_rows_keeps_dedup_and_the_ledger(tmp_path: Path) -> None:
+    """A database written before m007 (dedup keys without row ids, an event_id index on the outbox)."""
+    from forwarder.store.sqlite import migrations
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m007_dedup_keys_lead_to_outbox_rows")
+    columns = "destination, event, event_id, payload, state, next_attempt_at, created_at"
+    old.execute(f"INSERT INTO outbox ({columns}) VALUES ('d', 'Purchase', 'kept', x'7b7d', 0, 0, {NOW})")
+    old.execute(f"INSERT INTO outbox ({columns}) VALUES ('d', 'Purchase', 'dead-long-ago', x'7b7d', 3, 0, 1)")
+    old.execute(f"INSERT INTO dedup_keys VALUES ('d', 'Purchase', 'kept', {NOW})")
+    old.execute(f"INSERT INTO dedup_keys VALUES ('d', 'Purchase', 'delivered-and-purged', {NOW})")
+    old.conn.commit()
+    old.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert "outbox_event_id" not in {name for (name,) in await store.query("SELECT name FROM sqlite_master")}
+        # Every key still deduplicates; the dead letter whose key had expired got one back.
+        again = [item("kept"), item("delivered-and-purged"), item("dead-long-ago"), item("new")]
+        assert await store.enqueue(IngestWrite(again), NOW) == [False, False, False, True]
+        for event_id in ("kept", "dead-long-ago", "new"):
+            ledger = await store.ledger(event_id)
+            assert [d["event"] for d in ledger["deliveries"]] == ["Purchase"], event_id
+    finally:
+        await store.close()
+
+
+async def test_purge_keeps_the_dedup_keys_of_undelivered_events(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "outbox.db")
+    await store.open()
+    try:
+        await store.enqueue(IngestWrite([item("waiting"), item("delivered")]), NOW)
+        claimed = await store.claim_due("me", "d", 10, NOW, 30)
+        done = [c.id for c in claimed if c.event_id == "delivered"]
+        await store.resolve("me", [Resolution(done, State.DELIVERED, Outcome(200, 0, "OK", "r1"))], NOW)
+        later = NOW + 8 * 86400  # past the dedup window, before the retention of delivered rows ends
+        await store.purge(
+            later, dedup_window_s=7 * 86400, delivered_retention_s=30 * 86400, inbound_retention_s=86400, limit=1000
+        )
+        again = await store.enqueue(IngestWrite([item("waiting"), item("delivered")]), later)
+        assert again == [False, True]  # the event still held is a duplicate; the delivered one's key expired
+        assert (await store.ledger("waiting"))["deliveries"]
     finally:
         await store.close()

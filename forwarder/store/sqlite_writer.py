@@ -45,8 +45,8 @@ _METRIC_FOR_STATE = {DELIVERED: "delivered", FAILED: "failed", PENDING: "retried
 SERIES_BUCKET_S = 300
 SERIES_RETENTION_S = 2 * 86400
 
-_INSERT_ROW = """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
-                 created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_ROW = """INSERT INTO outbox (id, destination, event, event_id, test_event_code, payload, next_attempt_at,
+                 created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_INBOUND = "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES (?, ?, ?, ?, ?)"
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
            ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
@@ -72,7 +72,7 @@ _RESOLVE = """UPDATE outbox SET state = :state, next_attempt_at = :next, lease_o
               RETURNING id, destination, attempts"""
 # Every destination that ever had an outbox row has an `accepted` counter.
 DESTINATIONS_WITH_ROWS = "SELECT name FROM counters WHERE scope = 'destination' AND metric = 'accepted'"
-_KEYS_PER_STATEMENT = 500  # 4 parameters each: well under SQLite's 32,766 parameters per statement
+_KEYS_PER_STATEMENT = 500  # 5 parameters each: well under SQLite's 32,766 parameters per statement
 
 CounterRow = tuple[str, str, str, int]  # scope, name, metric, value
 
@@ -113,16 +113,29 @@ def bump(connection: sqlite3.Connection, rows: list[CounterRow], now: float) -> 
     connection.executemany(_BUMP_SERIES, [(bucket, *row) for row in rows])
 
 
-def insert_new_keys(connection: sqlite3.Connection, keys: list[tuple[str, str, str]], now: float) -> list[bool]:
-    """Insert dedup keys `(destination, event, event_id)`, a few statements for the lot; True per new key."""
+def insert_new_keys(
+    connection: sqlite3.Connection, keys: list[tuple[str, str, str]], now: float
+) -> tuple[list[bool], int]:
+    """Insert dedup keys `(destination, event, event_id)`, a few statements for the lot; True per new key.
+
+    The key of `keys[k]` records outbox row id `first_id + k` (the second value returned), the id its row gets if
+    it is new: the ledger finds an event's rows through its keys, so the outbox needs no event_id index (one
+    random B-tree insert per event fewer). This process is the only writer: max(id) cannot move under us.
+    """
+    (first_id,) = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM outbox").fetchone()
     new: set[tuple[str, str, str]] = set()
     for start in range(0, len(keys), _KEYS_PER_STATEMENT):
         chunk = keys[start : start + _KEYS_PER_STATEMENT]
-        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
-        parameters = [value for key in chunk for value in (*key, now)]
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+        parameters = [
+            value
+            for offset, (destination, event, event_id) in enumerate(chunk, start)
+            for value in (event_id, destination, event, now, first_id + offset)
+        ]
         new.update(
             connection.execute(
-                f"INSERT INTO dedup_keys VALUES {values} ON CONFLICT DO NOTHING RETURNING destination, event, event_id",
+                f"""INSERT INTO dedup_keys (event_id, destination, event, first_seen, outbox_id) VALUES {values}
+                    ON CONFLICT DO NOTHING RETURNING destination, event, event_id""",
                 parameters,
             ).fetchall()
         )
@@ -130,7 +143,7 @@ def insert_new_keys(connection: sqlite3.Connection, keys: list[tuple[str, str, s
     for key in keys:
         inserted.append(key in new)
         new.discard(key)  # a second copy in the same write is a duplicate of the first
-    return inserted
+    return inserted, first_id
 
 
 # Operations: each is `(connection, counters, *args)`; args and results are plain data (they cross a pipe).
@@ -146,12 +159,14 @@ def enqueue(
 ) -> list[bool]:
     """Store one ingest request: items are base.OutboxItem as tuples
     (destination, event, event_id, payload, test_event_code, mapping_version)."""
-    inserted = insert_new_keys(connection, [item[:3] for item in items], now)
+    inserted, first_id = insert_new_keys(connection, [item[:3] for item in items], now)
     connection.executemany(
         _INSERT_ROW,
         [
-            (destination, event, event_id, test_code, payload, now, now, mapping)
-            for (destination, event, event_id, payload, test_code, mapping), is_new in zip(items, inserted, strict=True)
+            (first_id + offset, destination, event, event_id, test_code, payload, now, now, mapping)
+            for offset, ((destination, event, event_id, payload, test_code, mapping), is_new) in enumerate(
+                zip(items, inserted, strict=True)
+            )
             if is_new
         ],
     )
@@ -257,8 +272,13 @@ def purge(
     limit: int,
 ) -> int:
     keys = connection.execute(
-        """DELETE FROM dedup_keys WHERE (destination, event, event_id) IN (
-             SELECT destination, event, event_id FROM dedup_keys WHERE first_seen < ? LIMIT ?)""",
+        # A key whose event is still undelivered (pending, in flight or dead) stays: the ledger reaches the event's
+        # row through it, and a resend of an event we still hold is a duplicate.
+        """DELETE FROM dedup_keys WHERE (event_id, destination, event) IN (
+             SELECT event_id, destination, event FROM dedup_keys AS d WHERE first_seen < ?
+               AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.id = d.outbox_id AND o.event_id = d.event_id
+                                                         AND o.state != 2)
+             LIMIT ?)""",
         (now - dedup_window_s, limit),
     ).rowcount
     destinations = [row[0] for row in connection.execute(DESTINATIONS_WITH_ROWS)]
