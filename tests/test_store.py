@@ -251,20 +251,15 @@ async def test_upgrade_to_dedup_keys_that_lead_to_outbox_rows_keeps_dedup_and_th
         await store.close()
 
 
-async def test_purge_keeps_the_dedup_keys_of_undelivered_events(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "outbox.db")
-    await store.open()
-    try:
-        await store.enqueue(IngestWrite([item("waiting"), item("delivered")]), NOW)
-        claimed = await store.claim_due("me", "d", 10, NOW, 30)
-        done = [c.id for c in claimed if c.event_id == "delivered"]
-        await store.resolve("me", [Resolution(done, State.DELIVERED, Outcome(200, 0, "OK", "r1"))], NOW)
-        later = NOW + 8 * 86400  # past the dedup window, before the retention of delivered rows ends
-        await store.purge(
-            later, dedup_window_s=7 * 86400, delivered_retention_s=30 * 86400, inbound_retention_s=86400, limit=1000
-        )
-        again = await store.enqueue(IngestWrite([item("waiting"), item("delivered")]), later)
-        assert again == [False, True]  # the event still held is a duplicate; the delivered one's key expired
-        assert (await store.ledger("waiting"))["deliveries"]
-    finally:
-        await store.close()
+async def test_purge_keeps_the_dedup_keys_of_undelivered_events(any_store: Store) -> None:
+    await any_store.enqueue(IngestWrite([item("waiting"), item("delivered")]), NOW)
+    claimed = await any_store.claim_due("me", "d", 10, NOW, 30)
+    done = [c.id for c in claimed if c.event_id == "delivered"]
+    await any_store.resolve("me", [Resolution(done, State.DELIVERED, Outcome(200, 0, "OK", "r1"))], NOW)
+    later = NOW + 8 * 86400  # past the dedup window, before the retention of delivered rows ends
+    await any_store.purge(
+        later, dedup_window_s=7 * 86400, delivered_retention_s=30 * 86400, inbound_retention_s=86400, limit=1000
+    )
+    again = await any_store.enqueue(IngestWrite([item("waiting"), item("delivered")]), later)
+    assert again == [False, True]  # the event still held is a duplicate; the delivered one's key expired
+    assert (await any_store.ledger("waiting"))["deliveries"]

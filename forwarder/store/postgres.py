@@ -381,8 +381,12 @@ class PostgresStore:
         # Small batches in their own short transactions keep locks brief and let autovacuum keep up.
         async with self._connection() as connection:
             keys = await connection.fetchval(
+                # A key whose event is still undelivered (pending, in flight or dead) stays, as on SQLite.
                 """WITH gone AS (DELETE FROM dedup_keys WHERE ctid IN (
-                     SELECT ctid FROM dedup_keys WHERE first_seen < $1 LIMIT $2) RETURNING 1)
+                     SELECT ctid FROM dedup_keys AS d WHERE first_seen < $1
+                       AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.event_id = d.event_id
+                                         AND o.destination = d.destination AND o.event = d.event AND o.state != 2)
+                     LIMIT $2) RETURNING 1)
                    SELECT count(*) FROM gone""",
                 now - dedup_window_s,
                 limit,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -292,16 +293,7 @@ class SQLiteStore:
         return {row[0]: Pause(*row) for row in rows}
 
     async def pause(self, pause: Pause) -> None:
-        row = (
-            pause.destination,
-            pause.reason,
-            pause.tiktok_code,
-            pause.paused_at,
-            pause.probe_at,
-            pause.probes,
-            pause.kind,
-        )
-        await self._write("pause", row)
+        await self._write("pause", dataclasses.astuple(pause))  # the columns of destination_pauses, in order
 
     async def resume(self, destination: str) -> None:
         await self._write("resume", destination)

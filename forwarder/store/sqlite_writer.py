@@ -7,17 +7,19 @@ take-back waits for the interpreter's 5 ms switch interval. Measured on our 2-co
 queued behind it. A process has its own interpreter: its SQLite work runs on the other core, and the event
 loop pays only for pickling what it sends.
 
-Protocol, over the child's stdin and stdout: frames of a 4-byte big-endian length and a pickle. The parent
-sends lists of jobs `(job_id, operation, args)`; the child answers each group with a list of
+Clients: the parent over the child's stdin and stdout and, when started with a socket path (`server.workers`
+> 1), every worker over that Unix socket, which lives in a private (0700) directory: frames are pickles, so
+only our own processes may connect. Frames are a 4-byte big-endian length and a pickle. Clients send lists of
+jobs `(job_id, operation, args)`; the writer answers each client's jobs of a group with a list of
 `(job_id, error, result)`, where `error` is None or `(kind, message)` and kind is "store" (SQLite refused:
-the caller may retry later) or "bug". All jobs read together share one transaction and one fsync (group
-commit); each runs in its own SAVEPOINT, so one failing job is rolled back alone. Answers leave only after
-COMMIT returned: an acknowledged write is on disk. The child stops at EOF on stdin, after answering every job
-it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C cannot cut a transaction short: the parent
-decides when it ends.
+the caller may retry later) or "bug". All jobs read together, from every client, share one transaction and
+one fsync (group commit); each runs in its own SAVEPOINT, so one failing job is rolled back alone. Answers
+leave only after COMMIT returned: an acknowledged write is on disk. The writer stops at EOF on stdin, after
+answering every job it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C cannot cut a transaction
+short: the parent decides when it ends.
 
 This file is run by path with `python -P` and imports only the standard library, so it starts in
-milliseconds; the parent side is `SQLiteStore` in sqlite.py.
+milliseconds; the client side is writer.py.
 """
 
 from __future__ import annotations
