@@ -15,6 +15,7 @@ import hmac
 from typing import NamedTuple
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from .ratelimit import TokenBucket
 from .settings import SourceSettings
@@ -42,8 +43,8 @@ class KeyRing:
             for hex_digest in source.key_sha256:
                 self._sources[bytes.fromhex(hex_digest)] = name
 
-    def caller(self, headers: Headers) -> Caller | None:
-        scheme, _, key = headers.get("authorization", "").partition(" ")
+    def caller(self, request: Request) -> Caller | None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
         return self.caller_for_key(key.strip())

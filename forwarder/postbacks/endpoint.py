@@ -51,7 +51,7 @@ async def _payload(request: Request, runtime: Runtime) -> dict[str, Any]:
     """Query parameters (GET callbacks) and, for POST, the JSON object body on top."""
     payload: dict[str, Any] = {k: v for k, v in request.query_params.items() if k != "key"}
     if request.method == "POST":
-        body = await read_body(request.receive, request.headers, runtime.settings.server.max_body_bytes)
+        body = await read_body(request, runtime.settings.server.max_body_bytes)
         if body.strip():
             payload.update(parse_json_object(body, "the body must be a JSON object"))
         request.state.raw_body = body
@@ -81,7 +81,7 @@ async def post_postback(request: Request) -> Response:
         log.warning("postback.ip_refused", source=name, client=request.client.host if request.client else None)
         return JSONResponse({"error": "forbidden", "message": "this address may not post for this source"}, 403)
     caller = _caller(request, runtime, name, source)
-    if refused := await admit(runtime, caller, request.client.host if request.client else None):
+    if refused := await admit(request, runtime, caller):
         return refused
     try:
         payload = await _payload(request, runtime)
