@@ -108,22 +108,22 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}[unit]
 
 
-def wrk(url: str, *, seconds: int, connections: int, events: int, threads: int = 1) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    events: int = 1,
+    script: str = "post_events.lua",
+    env: dict[str, str] | None = None,
+) -> WrkResult:
+    """One wrk run with a Lua script from bench/ (default: post `events` events per request)."""
     output = subprocess.run(
-        [
-            require_wrk(),
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(BENCH / "post_events.lua"),
-            url,
-        ],
+        [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(BENCH / script), url],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "EVENTS": str(events)},
+        env={**os.environ, "EVENTS": str(events), **(env or {})},
     ).stdout
     requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]

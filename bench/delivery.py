@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from common import BENCH, free_port, require_wrk, server, write_config
+from common import free_port, server, write_config, wrk
 
 from forwarder.settings import load_settings
 from forwarder.store import IngestWrite, OutboxItem, make_store
@@ -117,23 +114,14 @@ def emulator_capacity(tmp: Path, seconds: int) -> float:
         f"http://127.0.0.1:{port}/_control/events",
         tmp / "emulator-capacity.log",
     ):
-        output = subprocess.run(
-            [
-                require_wrk(),
-                "-t1",
-                "-c8",
-                f"-d{seconds}s",
-                "-s",
-                str(BENCH / "tiktok_body.lua"),
-                f"http://127.0.0.1:{port}/open_api/v1.3/event/track/",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "BODY_FILE": str(body)},
-        ).stdout
-    requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    return requests_s * BATCH
+        result = wrk(
+            f"http://127.0.0.1:{port}/open_api/v1.3/event/track/",
+            seconds=seconds,
+            connections=8,
+            script="tiktok_body.lua",
+            env={"BODY_FILE": str(body)},
+        )
+    return result.requests_s * BATCH
 
 
 def main() -> None:
