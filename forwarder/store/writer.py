@@ -128,10 +128,7 @@ class WriterClient:
             self._send()
         stream = self._stream
         if stream is not None and not stream.is_closing():
-            if self._process is None:
-                stream.write_eof()  # half-close: the shared writer still answers what it has read
-            else:
-                stream.close()
+            stream.write_eof()  # the writer still answers what it has read, then sees EOF
         if self._answers is not None:
             await self._answers
         if stream is not None:
