@@ -175,7 +175,9 @@ def test_a_destination_rate_limit_holds_for_the_whole_cluster(tmp_path: Path) ->
     times = sorted(entry["at"] for entry in log)
     requests = len(times)
     # One shared bucket: after the burst of `rate` tokens the cluster gets `rate` requests a second, however
-    # many replicas ask; three private buckets would finish about three times sooner.
+    # many replicas ask (12 requests: 2 s); three private buckets of `rate` would send all 12 at once. Times are
+    # when the emulator received each request, not when its token was taken: a first request that arrives late
+    # (a new connection, a busy core) shortens the span, hence the 0.5 s allowed for arrival jitter.
     assert requests >= 12
-    assert times[-1] - times[0] >= (requests - rate) / rate * 0.9
+    assert times[-1] - times[0] >= (requests - rate) / rate - 0.5
     print(f"\ncluster rate limit {rate:g}/s: {requests} requests over {times[-1] - times[0]:.1f} s")
