@@ -102,6 +102,11 @@ async def metrics(request: Request) -> Response:
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def admin_only(request: Request) -> Response | None:
+    """The embedded emulator's control routes can script failures and read events: admin credential only."""
+    return require_admin(request, request.state.runtime)
+
+
 async def listen_for_events(runtime: Runtime, stop: asyncio.Event) -> None:
     """Wake delivery when any replica stores events (PostgreSQL NOTIFY); re-listen if the connection drops."""
     listen = getattr(runtime.store, "listen", None)
@@ -206,6 +211,6 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
     ]
     if settings.emulator.enabled:
-        routes.append(Mount(settings.emulator.path, app=create_emulator()))
+        routes.append(Mount(settings.emulator.path, app=create_emulator(authorize=admin_only)))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreUnavailable: store_unavailable})
     return EventsEndpoint(app)

@@ -24,7 +24,7 @@ from .routing import Routing
 from .settings import Settings, config_file_in_use
 from .stats import collect_stats
 from .store import Store, make_store
-from .tiktok.emulator import EmulatorState, configure, create_emulator
+from .tiktok.emulator import EmulatorState, configure, control_token_required, create_emulator
 from .workers import run_workers
 
 T = TypeVar("T")
@@ -184,8 +184,13 @@ def emulate(args: argparse.Namespace) -> int:
         },
     )
     print(f"TikTok Events API emulator on http://{args.host}:{args.port}/open_api/v1.3/event/track/", file=sys.stderr)
+    authorize = control_token_required(args.control_token) if args.control_token else None
     uvicorn.run(
-        create_emulator(state), host=args.host, port=args.port, log_config=uvicorn_log_config(), access_log=False
+        create_emulator(state, authorize=authorize),
+        host=args.host,
+        port=args.port,
+        log_config=uvicorn_log_config(),
+        access_log=False,
     )
     return 0
 
@@ -253,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--failure-ratio", type=float, default=0.0, help="share of requests answered 40100")
     p.add_argument("--rate-limit-per-s", type=float, default=0.0, help="requests per second per token, then 40100")
     p.add_argument("--revoked-token", action="append", help="answer 40105 to this access token (repeatable)")
+    p.add_argument(
+        "--control-token", help="/_control/* routes need `Authorization: Bearer <this>` (default: open, for loopback)"
+    )
     p.set_defaults(run=emulate)
     return parser
 

@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import Caller, signature_problem
+from .auth import Caller, door, is_address_allowed, signature_problem
 from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .routing import Plan
@@ -113,16 +113,31 @@ def _metric_field(errors: list[dict[str, str]]) -> str:
     return ".".join(part for part in errors[0]["field"].split(".") if not part.isdigit()) if errors else "(event)"
 
 
-async def admit(request: Request, runtime: Runtime, caller: Caller | None) -> Response | None:
-    """The checks every ingest endpoint makes before reading a body: key, the key's rate, backpressure."""
+async def admit(request: Request, runtime: Runtime, caller: Caller | None, endpoint: str) -> Response | None:
+    """The checks every ingest endpoint makes before reading a body: key, the key's door (`endpoint` is this
+    request's) and its source's addresses, the key's rate, backpressure."""
+    client = request.client.host if request.client else None
     if caller is None:
-        log.info("ingest.unauthorized", client=request.client.host if request.client else None)
+        log.info("ingest.unauthorized", client=client)
         return JSONResponse(
             {"error": "unauthorized", "message": "send a valid ingest key as `Authorization: Bearer <key>`"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
     source_settings = runtime.settings.sources[caller.source]
+    if not is_address_allowed(client, source_settings):
+        log.warning("ingest.address_refused", source=caller.source, key_id=caller.key_id, client=client)
+        return JSONResponse({"error": "forbidden", "message": "this address may not post for this source"}, 403)
+    own_door = door(caller.source, source_settings)
+    if own_door != endpoint:
+        # A platform's key must not reach /v1/events (or another platform's URL): its source's checks and
+        # adapter would be bypassed. Naming the key's own endpoint tells a misconfigured sender the fix.
+        log.warning("ingest.wrong_endpoint", source=caller.source, key_id=caller.key_id, endpoint=endpoint)
+        return JSONResponse(
+            {"error": "wrong_endpoint", "message": f"this key is for {own_door} only", "endpoint": own_door},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     wait_s = runtime.key_limits.wait_s(caller, source_settings)
     if wait_s > 0:
         log.warning("ingest.rate_limited", source=caller.source, key_id=caller.key_id)
@@ -167,16 +182,18 @@ class EventsEndpoint:
 
     async def _post_events(self, runtime: Runtime, request: Request) -> Response:
         caller = runtime.keyring.caller(request)
-        if refused := await admit(request, runtime, caller):
+        if refused := await admit(request, runtime, caller, "/v1/events"):
             return refused
         assert caller is not None
         source = caller.source
         server = runtime.settings.server
         try:
             body = await read_body(request, server.max_body_bytes)
-            problem = signature_problem(runtime.settings.sources[source], request.headers, body, runtime.clock())
+            problem = signature_problem(
+                runtime.settings.sources[source], request.headers, request.scope["query_string"], body, runtime.clock()
+            )
             if problem:
-                raise BadRequest(401, "invalid_signature", problem)
+                raise BadRequest(401, "invalid_signature", problem.message, field=problem.field)
             raw_events, is_batch = parse_events(body, server.max_events_per_request)
         except BadRequest as error:
             log.info("ingest.bad_request", source=source, error=error.error, status=error.status)

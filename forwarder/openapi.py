@@ -86,7 +86,11 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _ANSWER}},
                         },
                         "400": {"description": "not JSON, or not an event or batch", **json_error},
-                        "401": {"description": "no valid ingest key, or a bad signature", **json_error},
+                        "401": {
+                            "description": "no valid ingest key, a postback source's key, or a bad signature",
+                            **json_error,
+                        },
+                        "403": {"description": "the key's source does not allow this client address", **json_error},
                         "413": {"description": "body or batch too large", **json_error},
                         "422": {
                             "description": "no valid event in the request",

@@ -57,17 +57,24 @@ def running(
                 process.wait()
 
 
-def emulator_state(emulator_url: str) -> dict[str, Any]:
-    """What the Events API emulator has received: events, requests, duplicates, answers (and their log)."""
-    state: dict[str, Any] = httpx.get(f"{emulator_url}/_control/events?log=1", timeout=10).json()
+def emulator_state(emulator_url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the Events API emulator has received: events, requests, duplicates, answers (and their log).
+
+    `headers` carry the credential of an emulator that asks for one (the service's embedded one: the admin token).
+    """
+    answer = httpx.get(f"{emulator_url}/_control/events?log=1", headers=headers, timeout=10)
+    answer.raise_for_status()
+    state: dict[str, Any] = answer.json()
     return state
 
 
-def wait_for_delivery(emulator_url: str, ids: set[str], timeout_s: float) -> dict[str, Any]:
+def wait_for_delivery(
+    emulator_url: str, ids: set[str], timeout_s: float, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The emulator's state once every id in `ids` has reached it; fails naming how many never did."""
     deadline = time.monotonic() + timeout_s
     while True:
-        state = emulator_state(emulator_url)
+        state = emulator_state(emulator_url, headers)
         missing = ids - {e["event_id"] for e in state["events"]}
         if not missing:
             return state

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from forwarder.tiktok.emulator import create_emulator
+from forwarder.tiktok.emulator import control_token_required, create_emulator
 
 TRACK = "/open_api/v1.3/event/track/"
 TOKEN = {"Access-Token": "tok"}
@@ -145,3 +145,13 @@ def test_rate_limit_per_token(emulator: TestClient) -> None:
 
 def test_bad_script_is_400(emulator: TestClient) -> None:
     assert emulator.post("/_control/script", content=b"[1]").status_code == 400
+
+
+def test_a_control_token_guards_the_control_routes_only() -> None:
+    """`forwarder emulate --control-token`: scripting and reading need the token; the Events API does not."""
+    with TestClient(create_emulator(authorize=control_token_required("ctl-token"))) as emulator:
+        assert emulator.get("/_control/events").status_code == 401
+        assert emulator.post("/_control/reset", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 0
+        recorded = emulator.get("/_control/events", headers={"Authorization": "Bearer ctl-token"})
+        assert recorded.status_code == 200 and recorded.json()["count"] == 1

@@ -19,6 +19,8 @@ from .processes import free_port, running, wait_for_delivery
 
 pytestmark = pytest.mark.slow
 
+DEMO_ADMIN = {"Authorization": "Bearer demo-admin-token"}  # the example config's; the embedded emulator asks for it
+
 
 def write_config(tmp_path: Path, port: int, tiktok_url: str, *, emulator: bool) -> Path:
     text = (REPO / "config.example.toml").read_text()
@@ -31,8 +33,10 @@ def write_config(tmp_path: Path, port: int, tiktok_url: str, *, emulator: bool) 
     return config
 
 
-def wait_for_ids(emulator_url: str, expected: set[str], timeout_s: float) -> list[str]:
-    return [e["event_id"] for e in wait_for_delivery(emulator_url, expected, timeout_s)["events"]]
+def wait_for_ids(
+    emulator_url: str, expected: set[str], timeout_s: float, headers: dict[str, str] | None = None
+) -> list[str]:
+    return [e["event_id"] for e in wait_for_delivery(emulator_url, expected, timeout_s, headers)["events"]]
 
 
 def test_quick_start_with_the_embedded_emulator(tmp_path: Path) -> None:
@@ -42,8 +46,8 @@ def test_quick_start_with_the_embedded_emulator(tmp_path: Path) -> None:
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
         answer = httpx.post(f"{base}/v1/events", json=event(), headers={"Authorization": "Bearer demo-ingest-key"})
         assert answer.status_code == 202, answer.text
-        wait_for_ids(f"{base}/_emulator", {"evt-1"}, timeout_s=10)
-        [delivered] = httpx.get(f"{base}/_emulator/_control/events").json()["events"]
+        wait_for_ids(f"{base}/_emulator", {"evt-1"}, timeout_s=10, headers=DEMO_ADMIN)
+        [delivered] = httpx.get(f"{base}/_emulator/_control/events", headers=DEMO_ADMIN).json()["events"]
         assert delivered["event"] == "StartTrial"
         assert delivered["event_source_id"] == "7301234567890123456"
         assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
@@ -116,8 +120,8 @@ def test_sighup_reloads_the_mapping_without_a_restart(tmp_path: Path) -> None:
         while '"trigger": "sighup"' not in (tmp_path / "serve.log").read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert httpx.post(f"{base}/v1/events", json=event(event_id="after-hup"), headers=key).status_code == 202
-        wait_for_ids(f"{base}/_emulator", {"after-hup"}, timeout_s=10)
-        [delivered] = httpx.get(f"{base}/_emulator/_control/events").json()["events"]
+        wait_for_ids(f"{base}/_emulator", {"after-hup"}, timeout_s=10, headers=DEMO_ADMIN)
+        [delivered] = httpx.get(f"{base}/_emulator/_control/events", headers=DEMO_ADMIN).json()["events"]
         assert delivered["event"] == "Subscribe"
         assert server.poll() is None  # the same process, not a restart
     assert '"event": "config.reloaded"' in (tmp_path / "serve.log").read_text()

@@ -74,7 +74,7 @@ def test_an_edited_table_applies_to_the_next_event(setup: Path) -> None:
         client.post("/v1/events", json=event(event_id="before"), headers=KEY)
         wait_for(lambda: sent_names(router) == ["StartTrial"])
         (setup.parent / "mappings" / "default.toml").write_text('[events]\nSTART_TRIAL = "Subscribe"\n')
-        answer = client.post("/v1/admin/reload", headers=ADMIN)
+        answer = client.post("/v1/admin/reload", headers=ADMIN, json={})
         assert answer.status_code == 200 and answer.json()["ok"] is True
         client.post("/v1/events", json=event(event_id="after"), headers=KEY)
         wait_for(lambda: sent_names(router) == ["StartTrial", "Subscribe"])
@@ -89,7 +89,7 @@ def test_an_invalid_edit_is_refused_and_the_old_table_keeps_serving(setup: Path)
         before = client.get("/v1/stats", headers=ADMIN).json()["config"]["mappings"]
         bad = setup.parent / "mappings" / "default.toml"
         bad.write_text('[events]\nSTART_TRIAL = "Subscribe"\nPURCHASE = { event = "Purchase", when = 3 }\n')
-        answer = client.post("/v1/admin/reload", headers=ADMIN)
+        answer = client.post("/v1/admin/reload", headers=ADMIN, json={})
         assert answer.status_code == 422
         [problem] = answer.json()["problems"]
         assert problem == {
@@ -136,7 +136,7 @@ def test_a_new_token_in_the_config_resumes_a_paused_destination(setup: Path) -> 
         client.post("/v1/events", json=event(), headers=KEY)
         wait_for(lambda: client.get("/v1/stats", headers=ADMIN).json()["destinations"]["main"]["state"] == "paused")
         write_config(setup.parent, token="token-two")
-        assert client.post("/v1/admin/reload", headers=ADMIN).json()["ok"]
+        assert client.post("/v1/admin/reload", headers=ADMIN, json={}).json()["ok"]
 
         def delivered() -> bool:
             main = client.get("/v1/stats", headers=ADMIN).json()["destinations"]["main"]
@@ -150,13 +150,13 @@ def test_admin_endpoints_need_the_admin_token(setup: Path) -> None:
     with start(setup, accepting_router()) as client:
         assert client.post("/v1/admin/reload").status_code == 401
         assert client.post("/v1/admin/reload", headers=KEY).status_code == 401
-        assert client.post("/v1/admin/reload", auth=("admin", "admin-token-for-tests")).status_code == 200
+        assert client.post("/v1/admin/reload", auth=("admin", "admin-token-for-tests"), json={}).status_code == 200
 
 
 def test_restart_only_settings_are_kept_and_reported(setup: Path) -> None:
     with start(setup, accepting_router()) as client:
         setup.write_text(setup.read_text().replace("[store]", "[server]\nport = 9999\n[store]"))
-        outcome = client.post("/v1/admin/reload", headers=ADMIN).json()
+        outcome = client.post("/v1/admin/reload", headers=ADMIN, json={}).json()
         assert outcome["ok"] and outcome["needs_restart"] == ["server"]
 
 

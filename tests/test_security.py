@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import respx
+from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
 from forwarder.auth import sign
 
-from .conftest import ACCESS_TOKEN, event, make_settings, open_client
+from .conftest import ACCESS_TOKEN, REPO, event, make_settings, open_client
+from .processes import free_port, running
 
 OLD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -96,3 +103,160 @@ def test_sentinel_token_is_absent_from_metrics_stats_and_errors(tmp_path: Path) 
         texts = [client.get(path).text for path in ("/metrics", "/v1/stats", "/healthz", "/readyz")]
     for text in texts:
         assert ACCESS_TOKEN not in text and "key-one" not in text
+
+
+# Against a real `forwarder serve`: which door each key opens, and what a signature covers.
+
+SDK = {"Authorization": "Bearer sdk-key"}
+REFERENCE_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks test suite's secret
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("doors")
+    shutil.copytree(REPO / "mappings", tmp / "mappings")
+    port = free_port()
+    config = tmp / "config.toml"
+    config.write_text(f"""
+mappings_dir = "{tmp / "mappings"}"
+watch_config = false
+[server]
+port = {port}
+[store]
+url = "sqlite:///{tmp / "forwarder.db"}"
+[delivery]
+enabled = false
+[tiktok]
+base_url = "http://127.0.0.1:9"
+[sources.app]
+keys = ["sdk-key"]
+[sources.walled_app]
+keys = ["walled-sdk-key"]
+allowed_ips = ["192.0.2.0/24"]
+[sources.signed_app]
+keys = ["signed-sdk-key"]
+signing_secrets = ["{REFERENCE_SECRET}"]
+[sources.adjust]
+kind = "adjust"
+keys = ["adjust-key"]
+app_id = "com.example.app"
+[sources.appsflyer]
+kind = "appsflyer"
+keys = ["af-key"]
+allowed_ips = ["192.0.2.0/24"]
+[sources.partner]
+kind = "generic"
+keys = ["partner-key"]
+app_id = "com.example.app"
+signing_secrets = ["{REFERENCE_SECRET}"]
+fields = {{ event = "type", event_id = "id", timestamp = "ts", "properties.value" = "amount" }}
+[destinations.app]
+event_source = "app"
+event_source_id = "111"
+access_token = "t"
+""")
+    base = f"http://127.0.0.1:{port}"
+    with running(["serve", "--config", str(config)], f"{base}/healthz", tmp / "serve.log"):
+        yield base
+
+
+def test_a_postback_key_cannot_post_sdk_events(served: str) -> None:
+    """An attribution platform's key opens its own postback URL only, and its allowed_ips hold everywhere."""
+    assert httpx.post(f"{served}/v1/events", json=event(), headers=SDK).status_code == 202
+    walled = httpx.post(f"{served}/v1/events", json=event(), headers=bearer("af-key"))
+    assert walled.status_code == 403 and walled.json()["error"] == "forbidden"  # loopback is not 192.0.2.0/24
+    wrong = httpx.post(f"{served}/v1/events", json=event(), headers=bearer("adjust-key"))
+    assert wrong.status_code == 401
+    assert wrong.json() == {
+        "error": "wrong_endpoint",
+        "message": "this key is for /v1/postbacks/adjust only",
+        "endpoint": "/v1/postbacks/adjust",
+    }
+    other = httpx.post(f"{served}/v1/postbacks/partner", json={"type": "PURCHASE"}, headers=bearer("adjust-key"))
+    assert other.status_code == 401 and other.json()["endpoint"] == "/v1/postbacks/adjust"
+    sdk = httpx.get(f"{served}/v1/postbacks/adjust", params={"event_name": "x"}, headers=SDK)
+    assert sdk.status_code == 401 and sdk.json()["endpoint"] == "/v1/events"
+    for answer in (walled, wrong, other, sdk):
+        assert "key" not in answer.headers.get("content-type", "") and "-key" not in answer.text
+
+
+def test_an_sdk_source_allow_list_applies_to_v1_events(served: str) -> None:
+    answer = httpx.post(f"{served}/v1/events", json=event(), headers=bearer("walled-sdk-key"))
+    assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+
+
+def signature_headers(message_id: str, timestamp: int, signature: str, key: str) -> dict[str, str]:
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature,
+        **bearer(key),
+    }
+
+
+def test_a_signed_get_postback_replayed_with_another_query_is_refused(served: str) -> None:
+    """A captured signed GET callback cannot be re-pointed at another event: the query string is signed."""
+    now = int(time.time())
+    query = f"type=PURCHASE&id=real-1&ts={now}&amount=5"
+    captured = signature_headers("msg_get", now, sign(REFERENCE_SECRET, "msg_get", now, b"", query), "partner-key")
+    assert httpx.get(f"{served}/v1/postbacks/partner?{query}", headers=captured).status_code == 202
+    forged = f"type=PURCHASE&id=forged-1&ts={now}&amount=9999"
+    replay = httpx.get(f"{served}/v1/postbacks/partner?{forged}", headers=captured)
+    assert replay.status_code == 401, replay.text
+    assert replay.json()["error"] == "invalid_signature" and replay.json()["field"] == "webhook-signature"
+
+
+def test_a_signed_post_with_an_added_query_parameter_is_refused(served: str) -> None:
+    now = int(time.time())
+    body = json.dumps({"type": "PURCHASE", "id": "post-1", "ts": now, "amount": 5}).encode()
+    headers = signature_headers("msg_post", now, sign(REFERENCE_SECRET, "msg_post", now, body), "partner-key")
+    url = f"{served}/v1/postbacks/partner"
+    assert httpx.post(url, content=body, headers=headers).status_code == 202
+    added = httpx.post(f"{url}?amount=9999", content=body, headers=headers)
+    assert added.status_code == 401 and added.json()["error"] == "invalid_signature"
+    signed_query = sign(REFERENCE_SECRET, "msg_post", now, body, "amount=7")
+    signed = httpx.post(f"{url}?amount=7", content=body, headers={**headers, "webhook-signature": signed_query})
+    assert signed.status_code == 202, signed.text  # a query string the sender signed is fine
+
+
+def test_webhook_timestamp_that_is_not_ascii_seconds_answers_401(served: str) -> None:
+    body = json.dumps(event()).encode()
+    # Header bytes are read as Latin-1, so b"\xb2" arrives as "²" (a str.isdigit() digit); UTF-8 text arrives mangled.
+    hostile = [b"1" * 5000, b"9" * 400, "²".encode("latin-1"), "¹²³".encode("latin-1"), "²".encode(), "١٢٣".encode()]
+    for timestamp in [*hostile, b"17e8", b"-1", b"+1", b"1.5"]:
+        headers = {
+            "webhook-id": b"msg_ts",
+            "webhook-timestamp": timestamp,
+            "webhook-signature": b"v1,bm90LWl0",
+            "Authorization": b"Bearer signed-sdk-key",
+        }
+        answer = httpx.post(f"{served}/v1/events", content=body, headers=headers)
+        assert answer.status_code == 401, (timestamp[:10], answer.text[:200])
+        assert answer.json()["error"] == "invalid_signature" and answer.json()["field"] == "webhook-timestamp"
+
+
+def test_requests_signed_by_the_reference_library_are_accepted(served: str) -> None:
+    """The `standardwebhooks` package signs what we verify; a query string is signed as `?{query}\\n{body}`."""
+    sender = Webhook(REFERENCE_SECRET)
+    now = datetime.now(tz=UTC)
+    body = json.dumps(event(event_id="ref-1"))
+    plain = signature_headers("msg_ref", int(now.timestamp()), sender.sign("msg_ref", now, body), "signed-sdk-key")
+    assert httpx.post(f"{served}/v1/events", content=body, headers=plain).status_code == 202
+    query = "campaign=x&y=%20z"
+    with_query = sender.sign("msg_ref_q", now, f"?{query}\n{body}")
+    headers = signature_headers("msg_ref_q", int(now.timestamp()), with_query, "signed-sdk-key")
+    assert httpx.post(f"{served}/v1/events?{query}", content=body, headers=headers).status_code == 202
+    refused = httpx.post(f"{served}/v1/events?campaign=other", content=body, headers=headers)
+    assert refused.status_code == 401
+
+
+def test_sign_matches_the_standard_webhooks_reference_vector() -> None:
+    """The vector from standard-webhooks' own test suite (libraries/python/tests/test_webhooks.py)."""
+    message_id, timestamp, payload = "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert sign(REFERENCE_SECRET, message_id, timestamp, payload) == expected
+    at = datetime.fromtimestamp(timestamp, tz=UTC)
+    assert Webhook(REFERENCE_SECRET).sign(message_id, at, payload.decode()) == expected
+    with_query = sign(REFERENCE_SECRET, message_id, timestamp, payload, "a=1")
+    assert with_query == Webhook(REFERENCE_SECRET).sign(message_id, at, '?a=1\n{"test": 2432232314}')
+    assert with_query != expected

@@ -90,11 +90,12 @@ def test_status_page_in_chromium_matches_stats(tmp_path: Path) -> None:
     key = {"Authorization": "Bearer demo-ingest-key"}
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
         httpx.post(f"{base}/v1/events", json={"events": [event(event_id=f"ok-{i}") for i in range(7)]}, headers=key)
-        wait_for_ids(f"{base}/_emulator", {f"ok-{i}" for i in range(7)}, timeout_s=10)
+        wait_for_ids(f"{base}/_emulator", {f"ok-{i}" for i in range(7)}, timeout_s=10, headers=admin)
         httpx.post(
             f"{base}/_emulator/_control/script",
             json={"responses": [{"code": 40002, "message": "Invalid value for event_id: not a valid string."}]},
-        )
+            headers=admin,
+        ).raise_for_status()
         httpx.post(f"{base}/v1/events", json=event(event_id="bad-1"), headers=key)
         httpx.post(f"{base}/v1/events", json=event(event_id="ok-0"), headers=key)  # a duplicate
         deadline = time.monotonic() + 10

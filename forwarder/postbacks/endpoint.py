@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..auth import Caller, signature_problem
+from ..auth import Caller, is_address_allowed, signature_problem
 from ..ingest import BadRequest, accept_events, admit, parse_json_object, read_body
 from ..runtime import Runtime
 from ..settings import SourceSettings
@@ -29,22 +28,10 @@ def _presented_key(request: Request, source: SourceSettings) -> str | None:
     return request.query_params.get("key")
 
 
-def _caller(request: Request, runtime: Runtime, name: str, source: SourceSettings) -> Caller | None:
+def _caller(request: Request, runtime: Runtime, source: SourceSettings) -> Caller | None:
+    """Whose key this is, whichever source it belongs to: `admit` refuses another source's key by name."""
     key = _presented_key(request, source)
-    if not key:
-        return None
-    caller = runtime.keyring.caller_for_key(key)
-    return caller if caller is not None and caller.source == name else None
-
-
-def _ip_allowed(request: Request, source: SourceSettings) -> bool:
-    if not source.allowed_ips:
-        return True
-    try:
-        address = ipaddress.ip_address(request.client.host if request.client else "")
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(network, strict=False) for network in source.allowed_ips)
+    return runtime.keyring.caller_for_key(key) if key else None
 
 
 async def _payload(request: Request, runtime: Runtime) -> dict[str, Any]:
@@ -77,18 +64,19 @@ async def post_postback(request: Request) -> Response:
     source = runtime.settings.sources.get(name)
     if source is None or source.kind == "sdk":
         return JSONResponse({"error": "unknown_source", "message": f"no postback source {name!r}"}, 404)
-    if not _ip_allowed(request, source):
-        log.warning("postback.ip_refused", source=name, client=request.client.host if request.client else None)
+    client = request.client.host if request.client else None
+    if not is_address_allowed(client, source):  # before any key: a wrong address learns nothing more
+        log.warning("postback.ip_refused", source=name, client=client)
         return JSONResponse({"error": "forbidden", "message": "this address may not post for this source"}, 403)
-    caller = _caller(request, runtime, name, source)
-    if refused := await admit(request, runtime, caller):
+    caller = _caller(request, runtime, source)
+    if refused := await admit(request, runtime, caller, f"/v1/postbacks/{name}"):
         return refused
     try:
         payload = await _payload(request, runtime)
         raw_body = getattr(request.state, "raw_body", b"")
-        problem = signature_problem(source, request.headers, raw_body, runtime.clock())
+        problem = signature_problem(source, request.headers, request.scope["query_string"], raw_body, runtime.clock())
         if problem:
-            raise BadRequest(401, "invalid_signature", problem)
+            raise BadRequest(401, "invalid_signature", problem.message, field=problem.field)
         converted = adapters()[source.kind](payload, source)
     except BadRequest as error:
         return error.response()

@@ -15,17 +15,23 @@ on (event_source_id, event, event_id) as TikTok does, and can be told to misbeha
                                "rate_limit_per_s": 20,              more requests per second per token: 40100
                                "reject_event_ids": ["..."]}         a request carrying one gets 40002 naming it
   POST   /_control/reset      back to a well-behaved, empty emulator
+
+The `/_control/*` routes answer only what `authorize` lets through: inside the service, the admin credential;
+`forwarder emulate --control-token` asks for `Authorization: Bearer <token>`; without either they are open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import random
 import re
 import secrets
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +47,9 @@ _HASHED = re.compile(r"[0-9a-f]{64}")
 _HASHED_USER_FIELDS = ("email", "phone", "external_id")
 _ATT_STATUSES = frozenset({"AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"})
 MAX_EVENTS = 1000
+
+# Answers a control request with its refusal, or None to let it through.
+Authorize = Callable[[Request], Response | None]
 
 
 class Invalid(Exception):
@@ -197,8 +206,33 @@ def configure(state: EmulatorState, spec: dict[str, Any]) -> None:
     state.reject_event_ids = set(spec.get("reject_event_ids", state.reject_event_ids))
 
 
-def create_emulator(state: EmulatorState | None = None) -> Starlette:
+def control_token_required(token: str) -> Authorize:
+    """An `authorize` for a standalone emulator: control requests must carry `Authorization: Bearer <token>`."""
+    expected = hashlib.sha256(token.encode()).digest()
+
+    def authorize(request: Request) -> Response | None:
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        digest = hashlib.sha256(presented.strip().encode()).digest()
+        if scheme.lower() == "bearer" and hmac.compare_digest(digest, expected):
+            return None
+        return JSONResponse(
+            {"error": "unauthorized", "message": "send the control token as `Authorization: Bearer <token>`"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    return authorize
+
+
+def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize | None = None) -> Starlette:
     state = state or EmulatorState()
+
+    def control(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            refused = authorize(request) if authorize is not None else None
+            return refused if refused is not None else await endpoint(request)
+
+        return guarded
 
     async def scripted(spec: dict[str, Any]) -> Response:
         if "hang_s" in spec:  # a TikTok that accepts the connection and does not answer in time
@@ -296,10 +330,10 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route(TRACK_PATH, track, methods=["POST"]),
-            Route("/_control/events", list_events, methods=["GET"]),
-            Route("/_control/events", reset_events, methods=["DELETE"]),
-            Route("/_control/script", script, methods=["POST"]),
-            Route("/_control/reset", reset, methods=["POST"]),
+            Route("/_control/events", control(list_events), methods=["GET"]),
+            Route("/_control/events", control(reset_events), methods=["DELETE"]),
+            Route("/_control/script", control(script), methods=["POST"]),
+            Route("/_control/reset", control(reset), methods=["POST"]),
         ]
     )
     app.state.emulator = state
