@@ -66,9 +66,12 @@ class ReloadPeers:
                 continue
             self.handled.update(new)
             force = any(self._force(request_id) for request_id in new)
-            outcome = await reload_config(runtime, "peer_reload", force=force)
-            for request_id in new:
-                self._report(request_id, outcome)
+            try:
+                outcome = await reload_config(runtime, "peer_reload", force=force)
+                for request_id in new:
+                    self._report(request_id, outcome)
+            except Exception:  # keep following: the next reload may well work
+                log.exception("config.peer_reload_failed", requests=new)
 
     def _force(self, request_id: str) -> bool:
         with contextlib.suppress(OSError, ValueError):
