@@ -31,7 +31,9 @@ from .logs import configure_logging
 from .openapi import openapi
 from .postbacks.endpoint import post_postback
 from .pressure import assess, watch_pressure
-from .reload import install_sighup, reload_config, watch_config
+from .reload import install_sighup, watch_config
+from .reload_endpoint import admin_reload
+from .reload_peers import peers_from_environment
 from .routing import Routing
 from .runtime import Runtime
 from .settings import Settings, config_file_in_use, load_settings
@@ -75,14 +77,6 @@ async def stats(request: Request) -> Response:
         return denied
     body = await collect_stats(runtime.store, runtime.settings, runtime.clock())
     return JSONResponse({**body, "config": runtime.config_status()})
-
-
-async def admin_reload(request: Request) -> Response:
-    runtime: Runtime = request.state.runtime
-    if denied := require_admin(request, runtime):
-        return denied
-    outcome = await reload_config(runtime, "admin_api")
-    return JSONResponse(outcome, status_code=200 if outcome["ok"] else 422)
 
 
 async def event_ledger(request: Request) -> Response:
@@ -152,6 +146,7 @@ def create_app(
         runtime = Runtime(
             settings, store, Routing(settings, tables), KeyRing(settings.sources), clock, config_file=config_file
         )
+        runtime.reload_peers = peers_from_environment()
         stop_watching = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
@@ -172,6 +167,8 @@ def create_app(
                 runtime.overloaded = await assess(runtime)
                 pressure = asyncio.create_task(watch_pressure(runtime, stop_watching))
                 listener = asyncio.create_task(listen_for_events(runtime, stop_watching))
+                peers = runtime.reload_peers
+                follower = asyncio.create_task(peers.follow(runtime, stop_watching)) if peers else None
                 log.info(
                     "service.started",
                     destinations=sorted(settings.destinations),
@@ -188,6 +185,8 @@ def create_app(
                 stop_watching.set()
                 await pressure
                 await listener
+                if follower is not None:
+                    await follower
                 if watcher is not None:
                     await watcher
                 if runtime.worker is not None:

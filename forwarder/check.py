@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,11 +26,13 @@ class Problem:
         return f"{self.level}: {self.file}: {self.key + ': ' if self.key else ''}{self.reason}"
 
 
-def check_settings_file(config_file: Path | None) -> tuple[Settings | None, list[Problem]]:
-    """Settings from the file and environment, or the problems that stop them loading."""
+def check_settings_file(
+    config_file: Path | None, content: bytes | None = None
+) -> tuple[Settings | None, list[Problem]]:
+    """Settings from the file (or `content`, the file as read) and environment, or the problems that stop them."""
     where = str(config_file) if config_file else "(environment)"
     try:
-        return load_settings(config_file), []
+        return load_settings(config_file, content=content), []
     except FileNotFoundError as error:
         return None, [Problem("error", where, "", str(error))]
     except ValidationError as error:
@@ -41,9 +44,12 @@ def check_settings_file(config_file: Path | None) -> tuple[Settings | None, list
         return None, [Problem("error", where, "", f"invalid TOML: {error}")]
 
 
-def check_mappings(settings: Settings) -> tuple[dict[str, MappingTable], list[Problem]]:
+def check_mappings(
+    settings: Settings, contents: Mapping[Path, bytes] | None = None
+) -> tuple[dict[str, MappingTable], list[Problem]]:
+    """The mapping tables (from disk, or `contents`: the files as read) and what is wrong with them."""
     try:
-        tables = load_mappings(settings.mappings_dir)
+        tables = load_mappings(settings.mappings_dir, contents)
     except MappingError as error:
         return {}, [Problem("error", error.file, error.key, error.reason)]
     problems: list[Problem] = []

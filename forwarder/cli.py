@@ -1,4 +1,4 @@
-"""The `forwarder` console script: serve, check, stats, explain, mappings diff, events show, emulate."""
+"""The `forwarder` console script: serve, reload, check, stats, explain, mappings diff, events show, emulate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import uvicorn
 
 from .app import create_app
-from .check import check_all, check_mappings
+from .check import check_all, check_mappings, check_settings_file
 from .dead_letters import dead_filter
 from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
@@ -83,6 +83,36 @@ def stats(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(result, indent=2))
     return 0
+
+
+def reload(args: argparse.Namespace) -> int:
+    """Ask the running service to reload, with the admin token and address from the config; 1 when refused."""
+    settings, problems = check_settings_file(config_file_in_use(args.config))
+    if settings is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
+    if settings.admin_token is None:
+        print("the config sets no admin_token: the admin API is off", file=sys.stderr)
+        return 2
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    url = (args.url or f"http://{host}:{settings.server.port}").rstrip("/") + "/v1/admin/reload"
+    try:
+        response = httpx.post(
+            url,
+            json={"force": args.force},
+            headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"},
+            timeout=120,
+        )
+    except httpx.TransportError as error:
+        print(f"cannot reach the service at {url}: {error}", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    except ValueError:
+        print(f"{response.status_code}: {response.text[:500]}")
+    return 0 if response.status_code == 200 else 1
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T | None:
@@ -205,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(run=serve)
+
+    p = commands.add_parser("reload", help="make the running service re-read its config and mapping tables")
+    p.add_argument("--config", type=Path, help=config_help + "; gives the admin token and the address")
+    p.add_argument("--url", help="the service's base URL (default: from [server] in the config)")
+    p.add_argument("--force", action="store_true", help="apply even if it stops mapping event names in use")
+    p.set_defaults(run=reload)
 
     p = commands.add_parser("check", help="validate the config and mapping tables")
     p.add_argument("--config", type=Path, help=config_help)

@@ -245,6 +245,7 @@ async def accept_events(
             headers={"Retry-After": "5"},
         )
     _count(runtime, source, len(raw_events), rejected, plans, write.items, inserted)
+    runtime.recent_names.note(plans, names, now)  # a reload must not stop mapping these (reload.py)
     woken = {item.destination for item, new in zip(write.items, inserted, strict=True) if new}
     if woken:
         runtime.wake_delivery(woken)

@@ -86,18 +86,23 @@ class MapResult:
     dropped: Literal["unmapped", "filtered", "denied"] | None = None
 
 
-def load_mappings(directory: Path) -> dict[str, MappingTable]:
-    """Every `*.toml` in `directory`, keyed by file stem; any invalid file fails the whole load."""
+def load_mappings(directory: Path, contents: Mapping[Path, bytes] | None = None) -> dict[str, MappingTable]:
+    """Every `*.toml` in `directory` (or `contents`, those files as read), keyed by file stem; any invalid file
+    fails the whole load."""
     if not directory.is_dir():
         raise MappingError(str(directory), "", "mapping directory not found")
-    tables = {path.stem: load_table(path) for path in sorted(directory.glob("*.toml"))}
+    if contents is None:
+        tables = {path.stem: load_table(path) for path in sorted(directory.glob("*.toml"))}
+    else:
+        tables = {path.stem: load_table(path, raw) for path, raw in sorted(contents.items())}
     if not tables:
         raise MappingError(str(directory), "", "no *.toml mapping table in the directory")
     return tables
 
 
-def load_table(path: Path) -> MappingTable:
-    raw = path.read_bytes()
+def load_table(path: Path, raw: bytes | None = None) -> MappingTable:
+    if raw is None:
+        raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -210,6 +215,15 @@ def map_event(
         return MapResult([], "unmapped")
     events = [_apply(rule, inbound, document, static) for rule in rules if _holds(rule, document)]
     return MapResult(events, None if events else "filtered")
+
+
+def maps_name(table: MappingTable, name: str, *, event_source: str, unmapped: UnmappedPolicy | None = None) -> bool:
+    """Whether `map_event` may send anything for inbound `name` (a rule whose conditions fail still counts)."""
+    if name in table.deny or (table.allow is not None and name not in table.allow):
+        return False
+    if name in table.rules:
+        return True
+    return (unmapped or table.unmapped or "drop") == "custom" or load_catalog().is_standard(event_source, name)
 
 
 def _holds(rule: Rule, document: Mapping[str, Any]) -> bool:

@@ -1,8 +1,10 @@
 """Apply edited settings and mapping tables without a restart, all or nothing.
 
-A reload validates the config file and every mapping table first; any error refuses the whole reload and the
-running snapshot keeps serving. Ingest takes one snapshot per request, so no event is mapped half-old, half-new.
-Triggers: the file watcher, SIGHUP, and `POST /v1/admin/reload`.
+A reload reads every file until it stays unchanged for `reload_settle_s` (config_files.py), then validates the
+config file and every mapping table; any error refuses the whole reload and the running snapshot keeps serving. So
+does a reload that would stop mapping an inbound event name traffic used in the last hour (traffic.py), unless
+forced. Ingest takes one snapshot per request, so no event is mapped half-old, half-new.
+Triggers: the file watcher, SIGHUP, `POST /v1/admin/reload` (`forwarder reload`), and a peer worker's reload.
 """
 
 from __future__ import annotations
@@ -17,49 +19,75 @@ import structlog
 import watchfiles
 
 from .auth import KeyRing
-from .check import check_mappings, check_settings_file
+from .check import Problem, check_mappings, check_settings_file
+from .config_files import GIVE_UP_S, ConfigFiles, read_settled
 from .mapping import MappingTable
 from .routing import Routing
 from .runtime import Runtime
 from .settings import Settings
+from .traffic import names_dropped
 
 log = structlog.get_logger(__name__)
 # Settings a running process cannot take over: they keep their old value until a restart.
 _RESTART_ONLY = ("server", "store", "emulator")
 
 
-async def reload_config(runtime: Runtime, trigger: str) -> dict[str, Any]:
-    """Re-read the config file and mapping tables; swap them in if they are valid. The outcome is also kept."""
+async def reload_config(runtime: Runtime, trigger: str, *, force: bool = False) -> dict[str, Any]:
+    """Re-read the config file and mapping tables; swap them in if they are valid (and, unless `force`, drop no
+    event name in use). The outcome is also kept."""
     async with runtime.reload_lock:
-        result = _reload(runtime, trigger)
+        current = runtime.settings
+        files = await read_settled(runtime.config_file, current.mappings_dir, current.reload_settle_s)
+        result = _reload(runtime, trigger, files, force)
         runtime.last_reload = result
         return result
 
 
-def _reload(runtime: Runtime, trigger: str) -> dict[str, Any]:
+def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bool) -> dict[str, Any]:
     now = runtime.clock()
-    settings, problems = check_settings_file(runtime.config_file) if runtime.config_file else (runtime.settings, [])
+    settings: Settings | None
     tables: dict[str, MappingTable] = {}
-    if settings is not None:
-        settings, needs_restart = _keep_restart_only(runtime.settings, settings)
-        tables, more = check_mappings(settings)
-        problems += more
+    needs_restart: list[str] = []
+    if files is None:
+        where = str(runtime.config_file or runtime.settings.mappings_dir)
+        settings, problems = None, [Problem("error", where, "", f"files kept changing for {GIVE_UP_S:g} s")]
+    elif runtime.config_file is not None:
+        settings, problems = check_settings_file(runtime.config_file, files.config)
     else:
-        needs_restart = []
+        settings, problems = runtime.settings, []
+    if settings is not None and files is not None:
+        settings, needs_restart = _keep_restart_only(runtime.settings, settings)
+        contents = files.tables if files.mappings_dir == settings.mappings_dir else None
+        tables, more = check_mappings(settings, contents)
+        problems += more
     errors = [p for p in problems if p.level == "error"]
     outcome: dict[str, Any] = {
         "at": now,
         "trigger": trigger,
         "ok": not errors,
+        "force": force,
         "problems": [{"level": p.level, "file": p.file, "key": p.key, "reason": p.reason} for p in problems],
         "needs_restart": needs_restart,
     }
     if errors or settings is None:
-        log.error("config.reload_refused", trigger=trigger, errors=[str(p) for p in errors])
+        outcome["refused"] = "invalid"
+        log.error("config.reload_refused", trigger=trigger, reason="invalid", errors=[str(p) for p in errors])
+        return outcome
+    candidate = Routing(settings, tables)
+    dropped = names_dropped(runtime.routing, candidate, runtime.recent_names.in_use(now))
+    if dropped and not force:
+        outcome.update(
+            ok=False,
+            refused="would_stop_mapping",
+            dropped=dropped,
+            message="the new config would stop mapping event names traffic used in the last hour; "
+            "fix the tables, or force the reload (`forwarder reload --force`)",
+        )
+        log.warning("config.reload_refused", trigger=trigger, reason="would_stop_mapping", dropped=dropped)
         return outcome
     before = {name: table.label for name, table in runtime.routing.tables.items()}
     runtime.settings = settings
-    runtime.routing = Routing(settings, tables)
+    runtime.routing = candidate
     runtime.keyring = KeyRing(settings.sources)
     runtime.loaded_at = now
     if runtime.worker is not None:
@@ -70,6 +98,8 @@ def _reload(runtime: Runtime, trigger: str) -> dict[str, Any]:
         runtime.wake_delivery()
     after = {name: table.label for name, table in tables.items()}
     outcome["mappings"] = after
+    if dropped:
+        outcome["dropped"] = dropped
     log.info(
         "config.reloaded",
         trigger=trigger,
@@ -77,6 +107,7 @@ def _reload(runtime: Runtime, trigger: str) -> dict[str, Any]:
         changed=sorted(name for name in after if before.get(name) != after[name]),
         destinations=sorted(settings.destinations),
         needs_restart=needs_restart,
+        forced_drops=dropped,
     )
     return outcome
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import KeyLimits, KeyRing
 from .metrics import Metrics
 from .routing import Routing
 from .settings import Settings
 from .store import Store
+from .traffic import RecentNames
 from .worker import DeliveryWorker, Wakeups
+
+if TYPE_CHECKING:
+    from .reload_peers import ReloadPeers
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     overloaded: str | None = None  # why ingest refuses new events now (backpressure), or None
     key_limits: KeyLimits = field(default_factory=KeyLimits)
+    recent_names: RecentNames = field(default_factory=RecentNames)  # event names in use, per destination
+    reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)
@@ -46,6 +53,7 @@ class Runtime:
         """Which config and mapping versions serve now, and how the last reload went (no secrets)."""
         return {
             "config_file": str(self.config_file) if self.config_file else None,
+            "pid": os.getpid(),  # with several workers, which one answered
             "loaded_at": self.loaded_at,
             "mappings": {name: table.label for name, table in sorted(self.routing.tables.items())},
             "last_reload": self.last_reload,

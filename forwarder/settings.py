@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from pydantic_settings import (
 
 # The TOML file for the Settings() being built; set by load_settings(), else FORWARDER_CONFIG.
 _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("config_file", default=None)
+# Its content when the caller has read it already (a reload parses exactly the bytes it saw stay unchanged).
+_config_content: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("config_content", default=None)
 
 MIN_DEDUP_WINDOW_H = 48  # TikTok's own Events API dedup window
 
@@ -202,6 +205,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console", "auto"] = "auto"
     watch_config: bool = True  # reload the config file and mapping tables when they change on disk
+    # A reload reads every file twice this far apart and applies only content that stayed the same: an editor
+    # saving in place must not put a half-written file live.
+    reload_settle_s: float = Field(0.5, ge=0, le=60)
     admin_token: SecretStr | None = None  # required by /v1/stats when set
     sources: dict[str, SourceSettings] = {}
     destinations: dict[str, DestinationSettings] = {}
@@ -226,6 +232,9 @@ class Settings(BaseSettings):
         config_file = _config_file.get() or _env_config_file()
         if config_file is None:
             return (init_settings, env_settings)
+        content = _config_content.get()
+        if content is not None:
+            return (init_settings, env_settings, _TomlContentSource(settings_cls, content))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file))
 
     def secrets(self) -> list[str]:
@@ -238,6 +247,17 @@ class Settings(BaseSettings):
         return [value for value in values if value]
 
 
+class _TomlContentSource(TomlConfigSettingsSource):
+    """The TOML source from bytes already read, instead of from the file (which may have changed since)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], content: bytes) -> None:
+        self._content = content
+        super().__init__(settings_cls, toml_file=None)
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        return tomllib.loads(self._content.decode("utf-8"))
+
+
 def _env_config_file() -> Path | None:
     value = os.environ.get("FORWARDER_CONFIG")
     return Path(value) if value else None
@@ -248,12 +268,13 @@ def config_file_in_use(explicit: Path | None) -> Path | None:
     return explicit or _env_config_file()
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build Settings from a TOML file (if given), the environment and explicit overrides."""
-    if config_file is not None and not config_file.is_file():
+def load_settings(config_file: Path | None = None, *, content: bytes | None = None, **overrides: Any) -> Settings:
+    """Build Settings from a TOML file (if given; or `content`, that file as read), the environment and overrides."""
+    if config_file is not None and content is None and not config_file.is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
-    token = _config_file.set(config_file)
+    token, content_token = _config_file.set(config_file), _config_content.set(content)
     try:
         return Settings(**overrides)
     finally:
+        _config_content.reset(content_token)
         _config_file.reset(token)

@@ -1,7 +1,8 @@
 """`forwarder serve` with `server.workers` > 1: uvicorn worker processes, and with SQLite one writer they share.
 
 Each worker is a whole service (ingest, delivery, status) built from the same config; uvicorn's supervisor binds
-the port, restarts a worker that dies and restarts all of them on SIGHUP (which reloads the config). With SQLite,
+the port, restarts a worker that dies and restarts all of them on SIGHUP (which reloads the config); an admin API
+reload reaches every worker through a private directory (reload_peers.py). With SQLite,
 this process first upgrades the schema, then starts the writer (sqlite_writer.py) on a Unix socket in a private
 directory and restarts it if it ever exits; workers find it through $FORWARDER_SQLITE_WRITER_SOCKET. With
 PostgreSQL, workers are replicas of one another, as separate machines would be.
@@ -24,6 +25,7 @@ import structlog
 import uvicorn
 
 from .metrics import MULTIPROCESS_DIR_ENV
+from .reload_peers import RELOAD_DIR_ENV
 from .settings import Settings
 from .store import WRITER_SOCKET_ENV
 from .store.sqlite import migrate
@@ -107,8 +109,13 @@ def run_workers(settings: Settings, config_file: Path | None, **uvicorn_options:
     os.environ["FORWARDER_SERVER__HOST"] = settings.server.host
     os.environ["FORWARDER_SERVER__PORT"] = str(settings.server.port)
     writer = shared_sqlite_writer(settings) if settings.store.is_sqlite else contextlib.nullcontext()
-    with writer, tempfile.TemporaryDirectory(prefix="forwarder-metrics-") as metrics_directory:
+    with (
+        writer,
+        tempfile.TemporaryDirectory(prefix="forwarder-metrics-") as metrics_directory,
+        tempfile.TemporaryDirectory(prefix="forwarder-reload-") as reload_directory,
+    ):
         os.environ[MULTIPROCESS_DIR_ENV] = metrics_directory  # read by prometheus_client as each worker starts
+        os.environ[RELOAD_DIR_ENV] = reload_directory  # an admin reload reaches every worker (reload_peers.py)
         log.info("service.workers", workers=settings.server.workers, shared_sqlite_writer=settings.store.is_sqlite)
         uvicorn.run(
             "forwarder.app:create_app",

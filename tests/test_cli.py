@@ -98,3 +98,9 @@ def test_check_catches_a_case_slip_for_the_same_source(tmp_path: Path, capsys: p
         "events.IMPR: 'InAppAdImpr' is not an app standard event (destination 'demo_app_events'); "
         "use 'InAppADImpr'" in out
     )
+
+
+def test_reload_says_when_the_service_cannot_be_reached(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    assert main(["reload", "--config", str(config), "--url", "http://127.0.0.1:9"]) == 1
+    assert "cannot reach the service at http://127.0.0.1:9/v1/admin/reload" in capsys.readouterr().err

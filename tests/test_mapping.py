@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from forwarder.errors import MappingError
-from forwarder.mapping import MappedEvent, MappingTable, MapResult, load_mappings, load_table, map_event
+from forwarder.mapping import (
+    MappedEvent,
+    MappingTable,
+    MapResult,
+    load_mappings,
+    load_table,
+    map_event,
+    maps_name,
+)
 from forwarder.tiktok.payload import PayloadError
 
 from .conftest import REPO
@@ -238,3 +246,20 @@ def test_invalid_table_names_file_key_and_reason(tmp_path: Path, content: str, k
     assert raised.value.file == str(path)
     assert raised.value.key == key
     assert reason in raised.value.reason
+
+
+@pytest.mark.parametrize("name", ["PURCHASE", "LOGIN", "Search", "OTHER", "X"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[events]\nPURCHASE = "Purchase"\nX = { event = "Login", when = { "properties.ok" = true } }\n',
+        'unmapped = "custom"\n[events]\nPURCHASE = "Purchase"\n',
+        'deny = ["LOGIN", "Search"]\n[events]\nLOGIN = "Login"\n',
+        'allow = ["PURCHASE"]\n[events]\nPURCHASE = "Purchase"\nLOGIN = "Login"\n',
+    ],
+)
+def test_maps_name_agrees_with_map_event(tmp_path: Path, text: str, name: str) -> None:
+    """A reload's names-in-use check asks maps_name; it must say what map_event does (a failed condition maps)."""
+    rules = table(tmp_path, text)
+    result = map_event(rules, name, {}, event_source="app")
+    assert maps_name(rules, name, event_source="app") == (result.dropped in (None, "filtered"))

@@ -166,3 +166,32 @@ def test_without_admin_token_admin_endpoints_are_off(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path), transport=httpx.MockTransport(accepting_router().async_handler))
     with TestClient(app) as client:
         assert client.post("/v1/admin/reload").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"force": "yes"}', "force"),
+        (b'{"force": 1}', "force"),
+        (b"force", "(body)"),
+        (b'{"force": true, "x": 1}', "(body)"),
+        (b"[true]", "(body)"),
+    ],
+)
+def test_the_force_flag_must_be_a_boolean(setup: Path, body: bytes, field: str) -> None:
+    with start(setup, accepting_router()) as client:
+        answer = client.post("/v1/admin/reload", content=body, headers={**ADMIN, "Content-Type": "application/json"})
+        assert answer.status_code == 400
+        assert answer.json()["field"] == field
+        assert client.get("/v1/stats", headers=ADMIN).json()["config"]["last_reload"] is None  # nothing attempted
+
+
+def test_a_forced_reload_says_what_it_stopped_mapping(setup: Path) -> None:
+    with start(setup, accepting_router()) as client:
+        assert client.post("/v1/events", json=event(), headers=KEY).status_code == 202
+        (setup.parent / "mappings" / "default.toml").write_text('[events]\nPURCHASE = "Purchase"\n')
+        refused = client.post("/v1/admin/reload", headers=ADMIN)
+        assert refused.status_code == 409 and refused.json()["dropped"][0]["names"] == ["START_TRIAL"]
+        forced = client.post("/v1/admin/reload", json={"force": True}, headers=ADMIN)
+        assert forced.status_code == 200
+        assert forced.json()["force"] is True and forced.json()["dropped"][0]["names"] == ["START_TRIAL"]
