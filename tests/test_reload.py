@@ -190,7 +190,7 @@ def test_a_forced_reload_says_what_it_stopped_mapping(setup: Path) -> None:
     with start(setup, accepting_router()) as client:
         assert client.post("/v1/events", json=event(), headers=KEY).status_code == 202
         (setup.parent / "mappings" / "default.toml").write_text('[events]\nPURCHASE = "Purchase"\n')
-        refused = client.post("/v1/admin/reload", headers=ADMIN)
+        refused = client.post("/v1/admin/reload", headers=ADMIN, json={})
         assert refused.status_code == 409 and refused.json()["dropped"][0]["names"] == ["START_TRIAL"]
         forced = client.post("/v1/admin/reload", json={"force": True}, headers=ADMIN)
         assert forced.status_code == 200

@@ -186,7 +186,7 @@ def test_a_reload_that_stops_mapping_a_used_name_is_refused_until_forced(tmp_pat
         assert service.post([event(event_id="before", event="PURCHASE")]) == {"before"}
         service.table.write_text(service.table.read_text().replace('PURCHASE = "Purchase"\n', ""))
         without_purchase = label(service.table.read_bytes())
-        refused = httpx.post(f"{service.url}/v1/admin/reload", headers=ADMIN, timeout=30)
+        refused = httpx.post(f"{service.url}/v1/admin/reload", headers=ADMIN, json={}, timeout=30)
         assert refused.status_code == 409
         assert refused.json()["dropped"] == [{"destination": "app", "table": without_purchase, "names": ["PURCHASE"]}]
         service.process.send_signal(signal.SIGHUP)
