@@ -15,6 +15,7 @@ from asyncio import TimerHandle
 from dataclasses import dataclass
 from typing import Any, cast
 
+import httptools
 import orjson
 import structlog
 from uvicorn.config import Config
@@ -74,24 +75,33 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # uvicorn's, plus the head's bounds: a parse error may be our own refusal of an oversized head.
         if self._discarding:
             return
         if self._awaiting_head:
             self._head_received += len(data)
-        super().data_received(data)
-        if self._discarding or not self._in_head or self.transport.is_closing():
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._head_too_large:
+                self._refuse_head_too_large()
+            else:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if not self._in_head or self.transport.is_closing():
             return
         if self._head_received > self.limits.max_header_bytes:
             self._refuse_head_too_large()
         elif self._head_timer is None:
             self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timed_out)
-
-    def send_400_response(self, msg: str) -> None:
-        # uvicorn answers 400 to any error out of the parser; one of ours is a head over the limit.
-        if self._head_too_large:
-            self._refuse_head_too_large()
-        else:
-            super().send_400_response(msg)
 
     # Parser callbacks
 

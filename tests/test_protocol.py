@@ -123,6 +123,20 @@ def test_a_header_past_the_limit_answers_431(server: Server) -> None:
     assert b'"error":"headers_too_large"' in answer
 
 
+def test_large_bodies_and_pipelined_requests_are_not_taken_for_long_heads(server: Server) -> None:
+    """Bytes after a head (a 600 KB body, a second request in the same packet) do not count towards its limit."""
+    batch = {"events": [event(event_id=f"big-{i}") for i in range(1000)]}
+    answer = httpx.post(
+        f"{server.url}/v1/events", json=batch, headers={"Authorization": f"Bearer {APP_KEY}"}, timeout=30
+    )
+    assert answer.status_code == 202, answer.text
+    padding = "X-Pad: " + "a" * 40_000
+    pipelined = exchange(
+        server.port, head("/healthz", "GET", padding) + head("/healthz", "GET", padding, "Connection: close")
+    )
+    assert pipelined.count(b"HTTP/1.1 200 OK") == 2
+
+
 def test_a_header_streamed_past_the_limit_is_not_buffered(server: Server) -> None:
     """50 MB of one header, sent as fast as loopback takes it, do not grow the server by more than 30 MB."""
     before = peak_rss(server.pid)
