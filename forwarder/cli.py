@@ -20,6 +20,7 @@ from .dead_letters import dead_filter
 from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
 from .mapping_diff import diff_mappings, render_text
+from .protocol import http_options
 from .routing import Routing
 from .settings import Settings, config_file_in_use
 from .stats import collect_stats
@@ -48,6 +49,7 @@ def serve(args: argparse.Namespace) -> int:
         "log_config": uvicorn_log_config(),
         "access_log": False,
         "timeout_graceful_shutdown": int(settings.delivery.shutdown_grace_s + settings.delivery.timeout_s) + 1,
+        **http_options(settings.server),
     }
     if settings.server.workers > 1:
         configure_logging(settings.log_level, settings.log_format, settings.secrets())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
@@ -46,8 +47,9 @@ class BadRequest(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing with 413 as soon as it is known to exceed `limit` bytes (never reading it all)."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refusing with 413 as soon as it is known to exceed `limit` bytes (never reading it all), and
+    with 408 when it has not all arrived within `timeout_s` (a client trickling it in holds a connection)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -56,13 +58,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BadRequest(413, "body_too_large", f"the body exceeds {limit} bytes")
     chunks, size = [], 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequest(413, "body_too_large", f"the body exceeds {limit} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BadRequest(413, "body_too_large", f"the body exceeds {limit} bytes")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise BadRequest(400, "incomplete_body", "the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise BadRequest(408, "body_timeout", f"the body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
 
 
@@ -188,7 +193,7 @@ class EventsEndpoint:
         source = caller.source
         server = runtime.settings.server
         try:
-            body = await read_body(request, server.max_body_bytes)
+            body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
             problem = signature_problem(
                 runtime.settings.sources[source], request.headers, request.scope["query_string"], body, runtime.clock()
             )

@@ -36,6 +36,18 @@ class ServerSettings(_Section):
     max_events_per_request: int = Field(1000, ge=1, le=10_000)
     # Worker processes serving HTTP (one per core uses them all); with SQLite they share one writer process.
     workers: int = Field(1, ge=1, le=64)
+    # A request line and headers longer than this get 431, counted as they arrive (protocol.py).
+    max_header_bytes: int = Field(65_536, ge=4096)
+    header_timeout_s: float = Field(10.0, gt=0)  # a request head still incomplete after this gets 408
+    body_timeout_s: float = Field(30.0, gt=0)  # a body still incomplete this long after its head gets 408
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDR ranges); empty: nobody's.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, values: list[str]) -> list[str]:
+        # Normalised, so uvicorn (which reads host bits set in a CIDR as a hostname) gets what was meant.
+        return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values]
 
 
 class StoreSettings(_Section):

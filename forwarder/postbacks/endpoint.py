@@ -38,7 +38,8 @@ async def _payload(request: Request, runtime: Runtime) -> dict[str, Any]:
     """Query parameters (GET callbacks) and, for POST, the JSON object body on top."""
     payload: dict[str, Any] = {k: v for k, v in request.query_params.items() if k != "key"}
     if request.method == "POST":
-        body = await read_body(request, runtime.settings.server.max_body_bytes)
+        server = runtime.settings.server
+        body = await read_body(request, server.max_body_bytes, server.body_timeout_s)
         if body.strip():
             payload.update(parse_json_object(body, "the body must be a JSON object"))
         request.state.raw_body = body
