@@ -19,7 +19,7 @@ from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .routing import Plan
 from .runtime import Runtime
-from .store import InboundRecord, IngestWrite, OutboxItem
+from .store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
 from .store.base import CounterKey
 
 log = structlog.get_logger(__name__)
@@ -218,6 +218,9 @@ async def accept_events(
         if plan.stored_document is not None and plan.event_id is not None
     ]
     write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
+    orders = [plan for plan in plans if plan.orders]
+    if orders:  # rare: events with an order id; their claims' indexes count within the whole write
+        write.orders = _order_claims(plans)
     try:
         inserted = await runtime.store.enqueue(write, now)
     except StoreUnavailable as error:
@@ -233,21 +236,36 @@ async def accept_events(
         runtime.wake_delivery(woken)
 
     accepted = duplicates = 0
+    held: list[dict[str, Any]] = []
     position = 0
-    for plan in plans:
+    for index, plan in enumerate(plans):
         new = inserted[position : position + len(plan.items)]
         position += len(plan.items)
-        if plan.items and not any(new):
+        if orders and Stored.HELD in new:
+            held.append({"index": index, "event_id": plan.event_id, "reason": "order_conflict"})
+        elif plan.items and not any(new):
             duplicates += 1
         else:
             accepted += 1
     if rejected:
         log.info("ingest.rejected", source=source, rejected=rejected[:20], count=len(rejected))
     answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, **(extra or {})}
+    if held:
+        # Stored, not sent: the same order was reported earlier with another value, currency or TikTok event.
+        log.warning("ingest.order_conflict", source=source, event_ids=[h["event_id"] for h in held][:20])
+        answer["held"] = held
     if not plans:
         answer = {"error": "invalid_event" if not is_batch else "invalid_events", **answer}
         return FastJSONResponse(answer, status_code=422)
     return FastJSONResponse(answer, status_code=202)
+
+
+def _order_claims(plans: list[Plan]) -> list[OrderClaim]:
+    claims, offset = [], 0
+    for plan in plans:
+        claims += [claim._replace(item=offset + claim.item) for claim in plan.orders]
+        offset += len(plan.items)
+    return claims
 
 
 def _count(
@@ -257,7 +275,7 @@ def _count(
     rejected: list[dict[str, Any]],
     plans: list[Plan],
     items: list[OutboxItem],
-    inserted: list[bool],
+    inserted: list[Stored],
 ) -> None:
     """Prometheus counters for the request, one increment per label set (not per event)."""
     runtime.metrics.count_ingest(
