@@ -399,9 +399,7 @@ async def _still_deduplicated_after_the_upgrade(store: Store) -> None:
     """A populated pre-upgrade store held order `T9` as event_id `order_T9` (pending, 5 USD) and a plain event."""
     assert await store.enqueue(IngestWrite([item("plain"), item("order_T9")]), NOW) == [Stored.DUPLICATE] * 2
     # Orders stored before the upgrade dedup every source's reports, as they did then; a different value is held.
-    assert await store.enqueue(orders_write(report("sdk-new", "T9", "sdk", value=5.0)), NOW) == [
-        Stored.ORDER_DUPLICATE
-    ]
+    assert await store.enqueue(orders_write(report("sdk-new", "T9", "sdk", value=5.0)), NOW) == [Stored.ORDER_DUPLICATE]
     assert await store.enqueue(orders_write(report("rc-new", "T9", "rc", value=7.0)), NOW) == [Stored.HELD]
     assert [m["event_id"] for m in (await store.ledger("order_T9"))["orders"]] == ["sdk-new", "rc-new"]
     assert [d["state"] for d in (await store.ledger("order_T9"))["deliveries"]] == ["pending"]
@@ -420,7 +418,9 @@ async def test_upgrade_to_order_keys_keeps_the_orders_already_stored_deduplicati
     migrations.apply(old, stop_before="m008_order_keys")
     columns = "id, destination, event, event_id, payload, state, next_attempt_at, created_at"
     old.execute(f"INSERT INTO outbox ({columns}) VALUES (1, 'd', 'Purchase', 'plain', x'7b7d', 0, 0, {NOW})")
-    old.execute(f"INSERT INTO outbox ({columns}) VALUES (2, 'd', 'Purchase', 'order_T9', ?, 0, 0, {NOW})", [ORDER_PAYLOAD])
+    old.execute(
+        f"INSERT INTO outbox ({columns}) VALUES (2, 'd', 'Purchase', 'order_T9', ?, 0, 0, {NOW})", [ORDER_PAYLOAD]
+    )
     old.execute(f"INSERT INTO dedup_keys VALUES ('plain', 'd', 'Purchase', {NOW}, 1)")
     old.execute(f"INSERT INTO dedup_keys VALUES ('order_T9', 'd', 'Purchase', {NOW}, 2)")
     old.conn.commit()
