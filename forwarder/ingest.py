@@ -194,6 +194,7 @@ async def accept_events(
     rejected: list[dict[str, Any]] = []
     plans = []
     names = []
+    orders = False  # whether any event carries an order id
     for index, raw in enumerate(raw_events):
         event = _validate(raw)
         plan = routing.plan(event, source, now, raw) if isinstance(event, InboundEvent) else None
@@ -208,6 +209,8 @@ async def accept_events(
             counters["destination", name, "value_dropped"] += 1
         for item in plan.items:
             counters["destination", item.destination, "received"] += 1
+        if plan.orders:
+            orders = True
         plans.append(plan)
         names.append(event.event if isinstance(event, InboundEvent) else "")
     counters["source", source, "rejected"] += len(rejected)
@@ -218,7 +221,6 @@ async def accept_events(
         if plan.stored_document is not None and plan.event_id is not None
     ]
     write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
-    orders = [plan for plan in plans if plan.orders]
     if orders:  # rare: events with an order id; their claims' indexes count within the whole write
         write.orders = _order_claims(plans)
     try:
@@ -263,7 +265,7 @@ async def accept_events(
 def _order_claims(plans: list[Plan]) -> list[OrderClaim]:
     claims, offset = [], 0
     for plan in plans:
-        claims += [claim._replace(item=offset + claim.item) for claim in plan.orders]
+        claims += [claim._replace(item=offset + claim.item) for claim in plan.orders or ()]
         offset += len(plan.items)
     return claims
 

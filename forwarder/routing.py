@@ -24,7 +24,7 @@ class Plan:
     value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
     stored_document: bytes | None = None  # the event with email, phone, external_id hashed, to keep
     errors: list[dict[str, str]] = field(default_factory=list)
-    orders: list[OrderClaim] = field(default_factory=list)  # `item` counts within `items`
+    orders: list[OrderClaim] | None = None  # items that carry an order id (`item` counts within `items`)
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,10 @@ class Routing:
         # The sender's event_id goes to TikTok unchanged: TikTok deduplicates pixel and server events on it.
         event_id = event.event_id or derive_event_id(event)
         plan = Plan(event_id=event_id)
-        order_id = order_key(event.properties.get("order_id"))  # the only cost for an event without an order id
-        order_sources = self._order_sources(source) if order_id is not None else ()
+        # An event without an order id pays this lookup and nothing else.
+        order_id = order_key(found) if (found := event.properties.get("order_id")) is not None else None
+        if order_id is not None:
+            plan.orders, order_sources = [], self._order_sources(source)
         try:
             user = hashed_user(event, tiktok.default_phone_region)
             document = raw if raw is not None else event.model_dump(mode="json")
@@ -97,8 +99,9 @@ class Routing:
                         page_url=destination.page_url,
                     )
                     payload = orjson.dumps(item)
-                    if order_id is not None:
-                        plan.orders.append(_order_claim(len(plan.items), order_id, source, order_sources, properties))
+                    if plan.orders is not None:
+                        claim = _order_claim(len(plan.items), str(order_id), source, order_sources, properties)
+                        plan.orders.append(claim)
                     plan.items.append(
                         OutboxItem(name, mapped.event, event_id, payload, event.test_event_code, table.label)
                     )
