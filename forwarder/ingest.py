@@ -243,12 +243,14 @@ async def accept_events(
     for index, plan in enumerate(plans):
         new = inserted[position : position + len(plan.items)]
         position += len(plan.items)
-        if orders and Stored.HELD in new:
-            held.append({"index": index, "event_id": plan.event_id, "reason": "order_conflict"})
-        elif plan.items and not any(new):
-            duplicates += 1
-        else:
+        is_held = orders and Stored.HELD in new
+        if is_held:
+            where = [item.destination for item, what in zip(plan.items, new, strict=True) if what is Stored.HELD]
+            held.append({"index": index, "event_id": plan.event_id, "reason": "order_conflict", "destinations": where})
+        if any(new) or not plan.items:
             accepted += 1
+        elif not is_held:
+            duplicates += 1
     if rejected:
         log.info("ingest.rejected", source=source, rejected=rejected[:20], count=len(rejected))
     answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, **(extra or {})}

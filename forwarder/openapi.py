@@ -46,6 +46,7 @@ _ANSWER = {
                     "index": {"type": "integer"},
                     "event_id": {"type": "string"},
                     "reason": {"type": "string"},
+                    "destinations": {"type": "array", "items": {"type": "string"}},
                 },
             },
         },

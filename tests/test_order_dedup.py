@@ -166,7 +166,9 @@ def test_a_report_of_the_same_order_with_another_value_is_held_counted_and_shown
         "/v1/postbacks/revenuecat", json=revenuecat("NON_RENEWING_PURCHASE", 9.99), headers={"Authorization": "rc-key"}
     )
     assert platform.status_code == 202
-    assert platform.json()["held"] == [{"index": 0, "event_id": "rc_rc-event-1", "reason": "order_conflict"}]
+    assert platform.json()["accepted"] == platform.json()["duplicates"] == 0
+    [held] = platform.json()["held"]
+    assert held == {"index": 0, "event_id": "rc_rc-event-1", "reason": "order_conflict", "destinations": ["app_main"]}
     figures = settled(client)
     assert [item["event_id"] for item in delivered(router)] == ["sdk-purchase-3"]  # counted once, not lost
     assert (figures["delivered"], figures["order_conflicts"], figures["held"]) == (1, 1, 1)
