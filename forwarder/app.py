@@ -84,7 +84,7 @@ async def event_ledger(request: Request) -> Response:
     if denied := require_admin(request, runtime):
         return denied
     ledger = await runtime.store.ledger(request.path_params["event_id"])
-    found = bool(ledger["received"] or ledger["deliveries"])
+    found = bool(ledger["received"] or ledger["deliveries"] or ledger["orders"])
     return JSONResponse(ledger if found else {"error": "not_found", **ledger}, status_code=200 if found else 404)
 
 

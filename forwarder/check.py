@@ -95,7 +95,23 @@ def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, Mapp
     if settings is None:
         return None, {}, problems
     tables, more = check_mappings(settings)
-    return settings, tables, problems + more
+    return settings, tables, problems + more + check_order_dedup(settings)
+
+
+def check_order_dedup(settings: Settings) -> list[Problem]:
+    """One-sided order dedup works only in one arrival order: say so, so the operator names both or means it."""
+    return [
+        Problem(
+            "warning",
+            "config",
+            f"sources.{name}.dedup_orders_with",
+            f"names {other!r}, which does not name {name!r}: an order {name!r} reports first is sent again when "
+            f"{other!r} reports it (add {name!r} to sources.{other}.dedup_orders_with to send it once)",
+        )
+        for name, source in settings.sources.items()
+        for other in source.dedup_orders_with
+        if other != name and name not in settings.sources[other].dedup_orders_with
+    ]
 
 
 def _unknown_name_problem(file: str, key: str, event: str, source: str, destination: str) -> Problem:

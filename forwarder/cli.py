@@ -1,4 +1,5 @@
-"""The `forwarder` console script: serve, reload, check, stats, explain, mappings diff, events show, emulate."""
+"""The `forwarder` console script: serve, reload, check, stats, explain, mappings diff, events show, conflicts,
+emulate."""
 
 from __future__ import annotations
 
@@ -184,7 +185,22 @@ def event_ledger(args: argparse.Namespace) -> int:
     if ledger is None:
         return 1
     print(json.dumps(ledger, indent=2, ensure_ascii=False))
-    return 0 if ledger["received"] or ledger["deliveries"] else 1
+    return 0 if ledger["received"] or ledger["deliveries"] or ledger["orders"] else 1
+
+
+def conflicts(args: argparse.Namespace) -> int:
+    settings = _load_or_exit(args.config)
+    if args.conflicts_command == "list":
+        found = _with_store(settings, lambda store: store.order_conflicts(args.limit))
+        if found is None:
+            return 1
+        print(json.dumps({"count": len(found), "conflicts": found}, indent=2, ensure_ascii=False))
+        return 0
+    released = _with_store(settings, lambda store: store.release_held(args.conflict_id, time.time()))
+    if released is None:
+        return 1
+    print(json.dumps({"released": bool(released)}))
+    return 0 if released else 1
 
 
 def explain_event(args: argparse.Namespace) -> int:
@@ -288,6 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("event_id")
     p.add_argument("--config", type=Path, help=config_help)
     p.set_defaults(run=event_ledger)
+
+    p = commands.add_parser("conflicts", help="reports of an order that differ from its first report (held)")
+    conflict_commands = p.add_subparsers(dest="conflicts_command", required=True)
+    p = conflict_commands.add_parser("list", help="the latest order conflicts, newest first")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(run=conflicts)
+    p = conflict_commands.add_parser("release", help="send a held report after all (its own event_id)")
+    p.add_argument("conflict_id", type=int, help="the `id` that `conflicts list` shows")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(run=conflicts)
 
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
     p.add_argument("--host", default="127.0.0.1")

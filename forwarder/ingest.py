@@ -20,7 +20,7 @@ from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .routing import Plan
 from .runtime import Runtime
-from .store import InboundRecord, IngestWrite, OutboxItem
+from .store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
 from .store.base import CounterKey
 
 log = structlog.get_logger(__name__)
@@ -216,6 +216,7 @@ async def accept_events(
     rejected: list[dict[str, Any]] = []
     plans = []
     names = []
+    orders = False  # whether any event carries an order id
     for index, raw in enumerate(raw_events):
         event = _validate(raw)
         plan = routing.plan(event, source, now, raw) if isinstance(event, InboundEvent) else None
@@ -230,6 +231,8 @@ async def accept_events(
             counters["destination", name, "value_dropped"] += 1
         for item in plan.items:
             counters["destination", item.destination, "received"] += 1
+        if plan.orders:
+            orders = True
         plans.append(plan)
         names.append(event.event if isinstance(event, InboundEvent) else "")
     counters["source", source, "rejected"] += len(rejected)
@@ -240,6 +243,8 @@ async def accept_events(
         if plan.stored_document is not None and plan.event_id is not None
     ]
     write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
+    if orders:  # rare: events with an order id; their claims' indexes count within the whole write
+        write.orders = _order_claims(plans)
     try:
         inserted = await runtime.store.enqueue(write, now)
     except StoreUnavailable as error:
@@ -256,21 +261,38 @@ async def accept_events(
         runtime.wake_delivery(woken)
 
     accepted = duplicates = 0
+    held: list[dict[str, Any]] = []
     position = 0
-    for plan in plans:
+    for index, plan in enumerate(plans):
         new = inserted[position : position + len(plan.items)]
         position += len(plan.items)
-        if plan.items and not any(new):
-            duplicates += 1
-        else:
+        is_held = orders and Stored.HELD in new
+        if is_held:
+            where = [item.destination for item, what in zip(plan.items, new, strict=True) if what is Stored.HELD]
+            held.append({"index": index, "event_id": plan.event_id, "reason": "order_conflict", "destinations": where})
+        if any(new) or not plan.items:
             accepted += 1
+        elif not is_held:
+            duplicates += 1
     if rejected:
         log.info("ingest.rejected", source=source, rejected=rejected[:20], count=len(rejected))
     answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, **(extra or {})}
+    if held:
+        # Stored, not sent: the same order was reported earlier with another value, currency or TikTok event.
+        log.warning("ingest.order_conflict", source=source, event_ids=[h["event_id"] for h in held][:20])
+        answer["held"] = held
     if not plans:
         answer = {"error": "invalid_event" if not is_batch else "invalid_events", **answer}
         return FastJSONResponse(answer, status_code=422)
     return FastJSONResponse(answer, status_code=202)
+
+
+def _order_claims(plans: list[Plan]) -> list[OrderClaim]:
+    claims, offset = [], 0
+    for plan in plans:
+        claims += [claim._replace(item=offset + claim.item) for claim in plan.orders or ()]
+        offset += len(plan.items)
+    return claims
 
 
 def _count(
@@ -280,7 +302,7 @@ def _count(
     rejected: list[dict[str, Any]],
     plans: list[Plan],
     items: list[OutboxItem],
-    inserted: list[bool],
+    inserted: list[Stored],
 ) -> None:
     """Prometheus counters for the request, one increment per label set (not per event)."""
     runtime.metrics.count_ingest(

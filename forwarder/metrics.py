@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
-from .store import Resolution, State
+from .store import Resolution, State, Stored
 
 # prometheus_client's multiprocess mode: each worker writes its values to files in this directory.
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -38,6 +38,18 @@ class Metrics:
         self.duplicates = Counter(
             "forwarder_events_duplicates", "Events already seen within the dedup window", ["destination"], registry=r
         )
+        self.order_duplicates = Counter(
+            "forwarder_order_duplicates",
+            "Reports of an order dropped because a source they dedup with reported it first, the same",
+            ["destination"],
+            registry=r,
+        )
+        self.order_conflicts = Counter(
+            "forwarder_order_conflicts",
+            "Reports of an order held because an earlier report differs (value, currency or TikTok event)",
+            ["destination"],
+            registry=r,
+        )
         self.dropped = Counter(
             "forwarder_events_dropped",
             "Events the mapping did not send (unmapped, filtered, denied)",
@@ -61,6 +73,7 @@ class Metrics:
         self.oldest_pending = _queue_gauge(
             "forwarder_oldest_pending_age_seconds", "Age of the oldest undelivered event", r
         )
+        self.held = _queue_gauge("forwarder_held_events", "Conflicting order reports held for an operator", r)
         self.paused = _queue_gauge(
             "forwarder_destination_paused", "1 while TikTok refuses the destination's credentials", r
         )
@@ -86,23 +99,30 @@ class Metrics:
             registry=r,
         )
 
+        self._stored_metric = {
+            Stored.NEW: self.accepted,
+            Stored.DUPLICATE: self.duplicates,
+            Stored.ORDER_DUPLICATE: self.order_duplicates,
+            Stored.HELD: self.order_conflicts,
+        }
+
     def count_ingest(
         self,
         source: str,
         received: int,
         rejected: Counter_[str],
         dropped: Counter_[tuple[str, str]],
-        stored: Counter_[tuple[str, bool]],
+        stored: Counter_[tuple[str, Stored]],
     ) -> None:
         """One request's ingest counters: rejected by field, dropped by (destination, reason), and stored by
-        (destination, new?) — new ones are accepted, the others duplicates."""
+        (destination, what the store did with the item)."""
         self._child(self.received, source).inc(received)
         for field, count in rejected.items():
             self._child(self.rejected, source, field).inc(count)
         for (destination, reason), count in dropped.items():
             self._child(self.dropped, destination, reason).inc(count)
-        for (destination, is_new), count in stored.items():
-            self._child(self.accepted if is_new else self.duplicates, destination).inc(count)
+        for (destination, what), count in stored.items():
+            self._child(self._stored_metric[what], destination).inc(count)
 
     def observe_ingest(self, status: int, seconds: float) -> None:
         self._child(self.ingest_latency, str(status)).observe(seconds)
@@ -142,6 +162,7 @@ class Metrics:
             self.in_flight.labels(name).set(figures.get("in_flight", 0))
             self.oldest_pending.labels(name).set(figures.get("oldest_pending_age_s") or 0)
             self.paused.labels(name).set(1 if figures.get("paused") else 0)
+            self.held.labels(name).set(figures.get("held", 0))
 
     def render(self) -> bytes:
         if MULTIPROCESS_DIR_ENV in os.environ:

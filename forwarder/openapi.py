@@ -37,6 +37,19 @@ _ANSWER = {
                 },
             },
         },
+        # Stored, not sent: an earlier report of the same order differs (README "One purchase, one send").
+        "held": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "event_id": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "destinations": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
     },
     "required": ["accepted", "duplicates", "rejected"],
 }

@@ -10,7 +10,7 @@ import orjson
 from .events import InboundEvent, check_event_time, derive_event_id
 from .mapping import MappingTable, map_event
 from .settings import DestinationSettings, Settings
-from .store import OutboxItem
+from .store import OrderClaim, OutboxItem
 from .tiktok.payload import PayloadError, build_event, hashed_user, properties_for_tiktok
 
 
@@ -24,6 +24,7 @@ class Plan:
     value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
     stored_document: bytes | None = None  # the event with email, phone, external_id hashed, to keep
     errors: list[dict[str, str]] = field(default_factory=list)
+    orders: list[OrderClaim] | None = None  # items that carry an order id (`item` counts within `items`)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class Routing:
                 self._destinations[source, app_id] = found
         return found
 
+    def _order_sources(self, source: str) -> tuple[str, ...]:
+        """The sources whose earlier report of an order makes `source`'s report of it a duplicate."""
+        return (source, *self.settings.sources[source].dedup_orders_with)
+
     def plan(self, event: InboundEvent, source: str, now: float, raw: dict[str, Any] | None = None) -> Plan:
         """`raw` is the event as posted: mapping paths and conditions read it, as ops wrote them against it."""
         tiktok = self.settings.tiktok
@@ -59,8 +64,13 @@ class Routing:
         )
         if time_error:
             return Plan(errors=[{"field": "timestamp", "message": time_error}])
-        event_id = order_event_id(event) or event.event_id or derive_event_id(event)
+        # The sender's event_id goes to TikTok unchanged: TikTok deduplicates pixel and server events on it.
+        event_id = event.event_id or derive_event_id(event)
         plan = Plan(event_id=event_id)
+        # An event without an order id pays this lookup and nothing else.
+        order_id = order_key(found) if (found := event.properties.get("order_id")) is not None else None
+        if order_id is not None:
+            plan.orders, order_sources = [], self._order_sources(source)
         try:
             user = hashed_user(event, tiktok.default_phone_region)
             document = raw if raw is not None else event.model_dump(mode="json")
@@ -89,6 +99,9 @@ class Routing:
                         page_url=destination.page_url,
                     )
                     payload = orjson.dumps(item)
+                    if plan.orders is not None:
+                        claim = _order_claim(len(plan.items), str(order_id), source, order_sources, properties)
+                        plan.orders.append(claim)
                     plan.items.append(
                         OutboxItem(name, mapped.event, event_id, payload, event.test_event_code, table.label)
                     )
@@ -98,13 +111,28 @@ class Routing:
         return plan
 
 
-def order_event_id(event: InboundEvent) -> str | None:
-    """A purchase's store transaction id is its identity wherever it comes from (SDK, AppsFlyer, RevenueCat...),
-    so the same conversion reported by two sources gets one event_id and is sent once."""
-    order_id = event.properties.get("order_id")
-    if isinstance(order_id, str | int) and not isinstance(order_id, bool) and str(order_id).strip():
-        return f"order_{str(order_id).strip()}"
-    return None
+def order_key(order_id: Any) -> str | None:
+    """A purchase's store transaction id, which identifies it wherever it comes from (SDK, AppsFlyer, RevenueCat...),
+    or None when `properties.order_id` is absent or not an id."""
+    if order_id is None or isinstance(order_id, bool) or not isinstance(order_id, str | int):
+        return None
+    text = str(order_id).strip()
+    return text[:256] or None
+
+
+def _order_claim(
+    index: int, order_id: str, source: str, sources: tuple[str, ...], properties: dict[str, Any]
+) -> OrderClaim:
+    value = properties.get("value")
+    currency = properties.get("currency")
+    return OrderClaim(
+        index,
+        order_id,
+        source,
+        sources,
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None,
+        currency if isinstance(currency, str) else None,
+    )
 
 
 def _hashed_document(document: dict[str, Any], user: dict[str, Any], event_id: str) -> bytes:

@@ -154,6 +154,9 @@ class SourceSettings(_Section):
     postback_window_days: float | None = Field(None, gt=0)  # drop events this long after install (when known)
     skip_sandbox: bool = True  # RevenueCat sandbox purchases are not sent to TikTok
     fields: dict[str, str] = {}  # generic sources: our inbound field -> dotted path in the platform's payload
+    # Sources whose earlier report of an order (store transaction id) makes this source's report of it a duplicate;
+    # a source always dedups against itself. Empty: no other source can suppress this source's purchases.
+    dedup_orders_with: list[str] = []
 
     @field_validator("allowed_ips")
     @classmethod
@@ -230,6 +233,9 @@ class Settings(BaseSettings):
             for destination in source.destinations or []:
                 if destination not in self.destinations:
                     raise ValueError(f"sources.{name}.destinations names unknown destination {destination!r}")
+            for other in source.dedup_orders_with:
+                if other not in self.sources:
+                    raise ValueError(f"sources.{name}.dedup_orders_with names unknown source {other!r}")
         return self
 
     @classmethod

@@ -20,7 +20,18 @@ from .stats import collect_stats
 
 OUTCOMES = ("accepted", "delivered", "failed", "duplicates")
 _COLORS = {"accepted": "#1a73e8", "delivered": "#137333", "failed": "#b3261e", "duplicates": "#9aa0a6"}
-COUNTS = ("received", "accepted", "duplicates", "unmapped", "pending", "in_flight", "delivered", "failed", "retried")
+COUNTS = (
+    "received",
+    "accepted",
+    "duplicates",
+    "unmapped",
+    "pending",
+    "in_flight",
+    "delivered",
+    "failed",
+    "retried",
+    "held",
+)
 
 
 def chart_series(rows: list[tuple[float, str, str, int]], now: float) -> dict[str, Any]:
@@ -73,6 +84,20 @@ def _error_rows(errors: list[dict[str, Any]]) -> str:
     )
 
 
+def _conflict_rows(conflicts: list[dict[str, Any]]) -> str:
+    """Order ids are store transaction ids, not personal data: shown as given (escaped)."""
+    if not conflicts:
+        return '<tr><td colspan="7">No order conflicts.</td></tr>'
+    return "\n".join(
+        f'<tr data-conflict="{c["id"]}"><td>{utc_iso(c["at"])}</td><td>{escape(c["destination"])}</td>'
+        f"<td><code>{escape(c['order_id'])}</code></td>"
+        f"<td>{escape(c['first_source'])} <code>{escape(c['first_event_id'])}</code> then {escape(c['source'])} "
+        f"<code>{escape(c['event_id'])}</code></td><td>{escape(c['differs'])}</td>"
+        f'<td data-status="{escape(c["status"])}">{escape(c["status"])}</td><td>{c["id"]}</td></tr>'
+        for c in conflicts
+    )
+
+
 def _mapping_sections(runtime: Runtime) -> str:
     sections = []
     users: dict[str, list[str]] = defaultdict(list)
@@ -111,6 +136,7 @@ async def status_page(request: Request) -> Response:
     stats = await collect_stats(runtime.store, runtime.settings, now)
     series = chart_series(await runtime.store.series(now - 86400), now)
     errors = await runtime.store.recent_errors(10)
+    conflicts = await runtime.store.order_conflicts(10)
     legend = "".join(f'<span><i style="background:{c}"></i>{o}</span>' for o, c in _COLORS.items())
     series_json = json.dumps(series).replace("</", "<\\/")
     headers = "".join(f"<th>{metric.replace('_', ' ')}</th>" for metric in COUNTS)
@@ -132,6 +158,13 @@ async def status_page(request: Request) -> Response:
 <table id="errors">
 <tr><th>at</th><th>destination</th><th>event</th><th>code</th><th>message</th><th>request_id</th></tr>
 {_error_rows(errors)}
+</table>
+<h2>Order conflicts</h2>
+<p class="why">A report of an order (store transaction id) whose TikTok event, value or currency differ from the
+first report is held, not sent: <code>forwarder conflicts release ID</code> sends it.</p>
+<table id="order-conflicts">
+<tr><th>at</th><th>destination</th><th>order id</th><th>sources</th><th>what differs</th><th>status</th><th>id</th></tr>
+{_conflict_rows(conflicts)}
 </table>
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}

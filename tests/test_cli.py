@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,49 @@ def test_reload_says_when_the_service_cannot_be_reached(tmp_path: Path, capsys: 
     config = _config(tmp_path)
     assert main(["reload", "--config", str(config), "--url", "http://127.0.0.1:9"]) == 1
     assert "cannot reach the service at http://127.0.0.1:9/v1/admin/reload" in capsys.readouterr().err
+
+
+def test_check_names_a_one_sided_or_unknown_order_dedup_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = '\n[sources.rc]\nkeys = ["rc-key"]\nkind = "revenuecat"\ndedup_orders_with = ["demo_app"]\n'
+    assert main(["check", "--config", str(_config(tmp_path, extra))]) == 0
+    assert (
+        "warning: config: sources.rc.dedup_orders_with: names 'demo_app', which does not name 'rc': an order 'rc' "
+        "reports first is sent again when 'demo_app' reports it" in capsys.readouterr().out
+    )
+    unknown = _config(tmp_path / "unknown", extra.replace('["demo_app"]', '["nobody"]'))
+    assert main(["check", "--config", str(unknown)]) == 1
+    assert "sources.rc.dedup_orders_with names unknown source 'nobody'" in capsys.readouterr().out
+
+
+def test_conflicts_list_and_release_a_held_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import json
+
+    from forwarder.store import IngestWrite, OrderClaim, OutboxItem, SQLiteStore, Stored
+
+    config = _config(tmp_path)
+
+    async def conflict() -> list[Stored]:
+        store = SQLiteStore(tmp_path / "f.db")
+        await store.open()
+        try:
+            results = []
+            for event_id, value in (("sdk-1", 4.99), ("sdk-2", 9.99)):
+                write = IngestWrite(
+                    [OutboxItem("demo_app_events", "Purchase", event_id, b"{}")],
+                    orders=[OrderClaim(0, "T-7", "demo_app", ("demo_app",), value, "USD")],
+                )
+                results += await store.enqueue(write, time.time())
+            return results
+        finally:
+            await store.close()
+
+    assert asyncio.run(conflict()) == [Stored.NEW, Stored.HELD]
+    assert main(["conflicts", "list", "--config", str(config)]) == 0
+    [held] = json.loads(capsys.readouterr().out)["conflicts"]
+    assert (held["order_id"], held["event_id"], held["status"]) == ("T-7", "sdk-2", "held")
+    assert main(["conflicts", "release", str(held["id"]), "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"released": True}
+    assert main(["conflicts", "release", str(held["id"]), "--config", str(config)]) == 1  # already released

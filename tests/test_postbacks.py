@@ -46,11 +46,11 @@ def client(tmp_path: Path, router: respx.Router) -> Iterator[TestClient]:
         mappings_dir=tmp_path / "mappings",
         tiktok={"base_url": "https://tiktok.test", "max_event_age_h": 24 * 365 * 15},
         sources={
-            "ios_app": {"keys": ["sdk-key"]},
+            "ios_app": {"keys": ["sdk-key"], "dedup_orders_with": ["branch"]},
             "appsflyer": {**platform, "kind": "appsflyer", "keys": [KEY]},
             "af_attributed": {**platform, "kind": "appsflyer", "keys": ["af-attributed-key"], "attributed_only": True},
             "adjust": {**platform, "kind": "adjust", "keys": ["adjust-key"], "postback_window_days": 30},
-            "branch": {**platform, "kind": "branch", "keys": ["branch-key"]},
+            "branch": {**platform, "kind": "branch", "keys": ["branch-key"], "dedup_orders_with": ["ios_app"]},
             "revenuecat": {**platform, "kind": "revenuecat", "keys": ["rc-key"]},
             "partner": {
                 **platform,
@@ -220,7 +220,7 @@ def test_branch_purchase_webhook(client: TestClient, router: respx.Router) -> No
         {
             "event": "Purchase",
             "event_time": 1499892854,
-            "event_id": "order_trans_Id_1232343434",
+            "event_id": "branch_1000000000000000001",
             "user": {
                 "external_id": [sha("user1234")],
                 "ip": "192.168.1.1",
@@ -287,7 +287,7 @@ def test_revenuecat_initial_purchase_and_trial(client: TestClient, router: respx
     assert start_trial == {
         "event": "StartTrial",
         "event_time": 1658726378,
-        "event_id": "order_GPA.3309-9122-6177-47465",
+        "event_id": "rc_trial-1",
         "user": {
             "email": [sha("firstlast@gmail.com")],
             "external_id": [sha("1234567890")],
@@ -303,7 +303,7 @@ def test_revenuecat_initial_purchase_and_trial(client: TestClient, router: respx
         "app": {"app_id": "com.example.app"},
     }
     assert subscribe["event"] == "Subscribe" and subscribe["properties"]["value"] == 4.99
-    assert subscribe["event_id"] == "order_170000869511114"
+    assert subscribe["event_id"] == "rc_12345678-1234-1234-1234-123456789012"
 
 
 def test_revenuecat_test_event_is_acknowledged_and_skipped(client: TestClient, router: respx.Router) -> None:
@@ -342,7 +342,8 @@ def test_the_same_purchase_from_sdk_and_platform_is_sent_once(client: TestClient
     )
     platform = client.post("/v1/postbacks/branch", json=BRANCH_PURCHASE, headers={"Authorization": "branch-key"})
     assert platform.json()["duplicates"] == 1
-    assert len(sent(router)) == 1
+    [only] = sent(router)
+    assert only["event_id"] == "sdk-evt-1"  # the sender's, not the order id
 
 
 def test_postback_auth_ip_and_errors(client: TestClient) -> None:

@@ -12,7 +12,18 @@ import sqlite_utils
 
 from forwarder.errors import Outcome
 from forwarder.settings import StoreSettings
-from forwarder.store import IngestWrite, OutboxItem, Pause, Resolution, SQLiteStore, State, Store, make_store
+from forwarder.store import (
+    IngestWrite,
+    OrderClaim,
+    OutboxItem,
+    Pause,
+    Resolution,
+    SQLiteStore,
+    State,
+    Store,
+    Stored,
+    make_store,
+)
 from forwarder.store.base import DeadFilter, InboundRecord
 
 from .postgres import postgres_database
@@ -263,3 +274,191 @@ async def test_purge_keeps_the_dedup_keys_of_undelivered_events(any_store: Store
     again = await any_store.enqueue(IngestWrite([item("waiting"), item("delivered")]), later)
     assert again == [False, True]  # the event still held is a duplicate; the delivered one's key expired
     assert (await any_store.ledger("waiting"))["deliveries"]
+
+
+def report(
+    event_id: str,
+    order_id: str,
+    source: str,
+    dedups_with: tuple[str, ...] = (),
+    *,
+    value: float | None = 4.99,
+    currency: str | None = "USD",
+    event: str = "Purchase",
+) -> tuple[OutboxItem, OrderClaim]:
+    """One item that carries a store transaction id, as routing plans it for `source`."""
+    return item(event_id, event=event), OrderClaim(0, order_id, source, (source, *dedups_with), value, currency)
+
+
+def orders_write(*reports: tuple[OutboxItem, OrderClaim]) -> IngestWrite:
+    return IngestWrite(
+        [entry for entry, _ in reports], orders=[claim._replace(item=k) for k, (_, claim) in enumerate(reports)]
+    )
+
+
+async def test_an_order_is_deduplicated_only_against_the_sources_a_report_names(any_store: Store) -> None:
+    assert await any_store.enqueue(orders_write(report("af-1", "T1", "appsflyer")), NOW) == [Stored.NEW]
+    # The SDK names no other source: AppsFlyer's earlier report of T1 cannot suppress it.
+    assert await any_store.enqueue(orders_write(report("sdk-1", "T1", "sdk")), NOW) == [Stored.NEW]
+    # RevenueCat dedups with the SDK: the SDK's report came first, with the same content.
+    assert await any_store.enqueue(orders_write(report("rc-1", "T1", "revenuecat", ("sdk",))), NOW + 1) == [
+        Stored.ORDER_DUPLICATE
+    ]
+    # A source always dedups against itself; a resend of a sent report is a plain duplicate.
+    assert await any_store.enqueue(orders_write(report("sdk-2", "T1", "sdk"), report("sdk-1", "T1", "sdk")), NOW) == [
+        Stored.ORDER_DUPLICATE,
+        Stored.DUPLICATE,
+    ]
+    claimed = await any_store.claim_due("A", "d", 10, NOW + 2, 30)
+    assert sorted(c.event_id for c in claimed) == ["af-1", "sdk-1"]
+    [match] = (await any_store.ledger("rc-1"))["orders"]
+    assert (match["kind"], match["status"], match["first_event_id"], match["first_source"]) == (
+        "duplicate",
+        "dropped",
+        "sdk-1",
+        "sdk",
+    )
+    assert [m["event_id"] for m in (await any_store.ledger("sdk-1"))["orders"]] == ["rc-1", "sdk-2"]
+    stats = (await any_store.stats(NOW))["destinations"]["d"]
+    assert (stats["accepted"], stats["order_duplicates"], stats["duplicates"]) == (2, 2, 1)
+
+
+async def test_a_conflicting_report_of_an_order_is_held_recorded_and_can_be_released(any_store: Store) -> None:
+    assert await any_store.enqueue(orders_write(report("sdk-1", "T2", "sdk", ("revenuecat",))), NOW) == [Stored.NEW]
+    conflicting = report("rc-1", "T2", "revenuecat", ("sdk",), value=9.99, currency="EUR")
+    assert await any_store.enqueue(orders_write(conflicting), NOW + 1) == [Stored.HELD]
+    assert await any_store.enqueue(orders_write(conflicting), NOW + 2) == [Stored.DUPLICATE]  # a resend: no new row
+    assert [c.event_id for c in await any_store.claim_due("A", "d", 10, NOW + 3, 30)] == ["sdk-1"]  # held: not sent
+    [conflict] = await any_store.order_conflicts(10)
+    assert (conflict["order_id"], conflict["source"], conflict["first_source"], conflict["status"]) == (
+        "T2",
+        "revenuecat",
+        "sdk",
+        "held",
+    )
+    assert conflict["differs"] == "value 4.99 -> 9.99, currency USD -> EUR"
+    for event_id in ("sdk-1", "rc-1"):
+        assert [m["id"] for m in (await any_store.ledger(event_id))["orders"]] == [conflict["id"]], event_id
+    assert (await any_store.ledger("rc-1"))["deliveries"][0]["state"] == "held"
+    stats = (await any_store.stats(NOW))["destinations"]["d"]
+    assert (stats["order_conflicts"], stats["held"]) == (1, 1)
+    assert await any_store.backlog() == 1  # the sent one: a held report is not waiting for delivery
+
+    assert await any_store.release_held(conflict["id"], NOW + 10)
+    assert not await any_store.release_held(conflict["id"], NOW + 11)  # once
+    assert [c.event_id for c in await any_store.claim_due("A", "d", 10, NOW + 10, 30)] == ["rc-1"]
+    assert (await any_store.order_conflicts(10))[0]["status"] == "released"
+    assert await any_store.backlog() == 2
+
+
+async def test_a_different_tiktok_event_for_one_order_is_a_conflict_but_one_report_may_map_to_several(
+    any_store: Store,
+) -> None:
+    first, second = report("sdk-1", "T3", "sdk"), report("sdk-1", "T3", "sdk", event="Subscribe")
+    assert await any_store.enqueue(orders_write(first, second), NOW) == [Stored.NEW, Stored.NEW]
+    assert await any_store.enqueue(orders_write(report("sdk-2", "T3", "sdk", event="CompletePayment")), NOW) == [
+        Stored.HELD
+    ]
+    [conflict] = await any_store.order_conflicts(10)
+    assert conflict["differs"] == "event Purchase -> CompletePayment"
+
+
+async def test_reports_of_one_order_stored_at_once_by_two_replicas_send_one(store_url: str) -> None:
+    replicas = [make_store(StoreSettings(url=store_url)) for _ in range(2)]
+    for replica in replicas:
+        await replica.open()
+    try:
+        orders = [f"T{n}" for n in range(25)]
+        results = await asyncio.gather(
+            *(
+                replica.enqueue(orders_write(report(f"{source}-{order}", order, source, (other,))), NOW)
+                for order in orders
+                for replica, source, other in ((replicas[0], "sdk", "rc"), (replicas[1], "rc", "sdk"))
+            )
+        )
+        assert sum(what is Stored.NEW for [what] in results) == len(orders)
+        assert sum(what is Stored.ORDER_DUPLICATE for [what] in results) == len(orders)
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_order_keys_leave_with_the_dedup_window_and_held_reports_expire(any_store: Store) -> None:
+    await any_store.enqueue(orders_write(report("sdk-1", "T4", "sdk")), NOW)
+    await any_store.enqueue(orders_write(report("sdk-2", "T4", "sdk", value=1.0)), NOW)
+    later = NOW + 8 * 86400
+    await any_store.purge(
+        later, dedup_window_s=7 * 86400, delivered_retention_s=30 * 86400, inbound_retention_s=86400, limit=1000
+    )
+    assert (await any_store.order_conflicts(10))[0]["status"] == "expired"
+    assert (await any_store.stats(later))["destinations"]["d"].get("held", 0) == 0
+    assert await any_store.enqueue(orders_write(report("sdk-3", "T4", "sdk")), later) == [Stored.NEW]
+
+
+async def _still_deduplicated_after_the_upgrade(store: Store) -> None:
+    """A populated pre-upgrade store held order `T9` as event_id `order_T9` (pending, 5 USD) and a plain event."""
+    assert await store.enqueue(IngestWrite([item("plain"), item("order_T9")]), NOW) == [Stored.DUPLICATE] * 2
+    # Orders stored before the upgrade dedup every source's reports, as they did then; a different value is held.
+    assert await store.enqueue(orders_write(report("sdk-new", "T9", "sdk", value=5.0)), NOW) == [Stored.ORDER_DUPLICATE]
+    assert await store.enqueue(orders_write(report("rc-new", "T9", "rc", value=7.0)), NOW) == [Stored.HELD]
+    assert [m["event_id"] for m in (await store.ledger("order_T9"))["orders"]] == ["sdk-new", "rc-new"]
+    assert [d["state"] for d in (await store.ledger("order_T9"))["deliveries"]] == ["pending"]
+    assert await store.enqueue(orders_write(report("sdk-other", "T10", "sdk")), NOW) == [Stored.NEW]
+
+
+ORDER_PAYLOAD = b'{"event":"Purchase","event_id":"order_T9","properties":{"value":5,"currency":"USD"}}'
+
+
+async def test_upgrade_to_order_keys_keeps_the_orders_already_stored_deduplicating(tmp_path: Path) -> None:
+    """A SQLite database written before m008, when an order id replaced the event_id."""
+    from forwarder.store.sqlite import migrations
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m008_order_keys")
+    columns = "id, destination, event, event_id, payload, state, next_attempt_at, created_at"
+    old.execute(f"INSERT INTO outbox ({columns}) VALUES (1, 'd', 'Purchase', 'plain', x'7b7d', 0, 0, {NOW})")
+    old.execute(
+        f"INSERT INTO outbox ({columns}) VALUES (2, 'd', 'Purchase', 'order_T9', ?, 0, 0, {NOW})", [ORDER_PAYLOAD]
+    )
+    old.execute(f"INSERT INTO dedup_keys VALUES ('plain', 'd', 'Purchase', {NOW}, 1)")
+    old.execute(f"INSERT INTO dedup_keys VALUES ('order_T9', 'd', 'Purchase', {NOW}, 2)")
+    old.conn.commit()
+    old.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await _still_deduplicated_after_the_upgrade(store)
+    finally:
+        await store.close()
+
+
+async def test_postgres_upgrade_to_order_keys_keeps_the_orders_already_stored_deduplicating(postgres_url: str) -> None:
+    import asyncpg
+
+    from forwarder.store.postgres import MIGRATIONS, PostgresStore
+
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        name, schema = MIGRATIONS[0]
+        await connection.execute(schema)
+        await connection.execute("CREATE TABLE forwarder_migrations (name text PRIMARY KEY, applied_at timestamptz)")
+        await connection.execute("INSERT INTO forwarder_migrations VALUES ($1, now())", name)
+        for event_id, payload in (("plain", b"{}"), ("order_T9", ORDER_PAYLOAD)):
+            await connection.execute(
+                """INSERT INTO outbox (destination, event, event_id, payload, state, next_attempt_at, created_at)
+                   VALUES ('d', 'Purchase', $1, $2, 0, 0, $3)""",
+                event_id,
+                payload,
+                NOW,
+            )
+            await connection.execute("INSERT INTO dedup_keys VALUES ('d', 'Purchase', $1, $2)", event_id, NOW)
+    finally:
+        await connection.close()
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        await _still_deduplicated_after_the_upgrade(store)
+    finally:
+        await store.close()

@@ -6,7 +6,18 @@ import os
 from pathlib import Path
 
 from ..settings import StoreSettings
-from .base import Claimed, InboundRecord, IngestWrite, OutboxItem, Pause, Resolution, State, Store
+from .base import (
+    Claimed,
+    InboundRecord,
+    IngestWrite,
+    OrderClaim,
+    OutboxItem,
+    Pause,
+    Resolution,
+    State,
+    Store,
+    Stored,
+)
 from .sqlite import SQLiteStore
 
 # Set by `forwarder serve` for its workers when several share one SQLite writer (server.workers > 1).
@@ -16,12 +27,14 @@ __all__ = [
     "Claimed",
     "InboundRecord",
     "IngestWrite",
+    "OrderClaim",
     "OutboxItem",
     "Pause",
     "Resolution",
     "SQLiteStore",
     "State",
     "Store",
+    "Stored",
     "make_store",
 ]
 

@@ -15,6 +15,19 @@ class State(IntEnum):
     IN_FLIGHT = 1
     DELIVERED = 2
     FAILED = 3
+    HELD = 4  # an order conflict: kept, never claimed, until an operator releases it
+
+
+class Stored(IntEnum):
+    """What `enqueue` did with one item. Only NEW is truthy: a NEW item is due for delivery, nothing else is."""
+
+    DUPLICATE = 0  # its (event_id, destination, TikTok event) was seen within the dedup window
+    NEW = 1
+    ORDER_DUPLICATE = 2  # the same order, with the same content, was reported earlier by a source it dedups with
+    HELD = 3  # the same order was reported earlier with a different value, currency or TikTok event
+
+    def __bool__(self) -> bool:
+        return self is Stored.NEW
 
 
 class OutboxItem(NamedTuple):
@@ -71,8 +84,47 @@ class Pause:
     kind: str = "credentials"
 
 
+# An order match as the ledger and the status page show it: a report of an order that was not sent because a
+# source it dedups with reported the order first (`kind` duplicate, `status` dropped) or reported it differently
+# (`kind` conflict, `status` held, released or expired).
+ORDER_MATCH_COLUMNS = (
+    "id",
+    "at",
+    "destination",
+    "order_id",
+    "kind",
+    "status",
+    "differs",
+    "event_id",
+    "source",
+    "event",
+    "value",
+    "currency",
+    "first_event_id",
+    "first_source",
+    "first_event",
+    "first_value",
+    "first_currency",
+)
+
 # Counters are keyed by (scope, name, metric), e.g. ("destination", "main", "delivered").
 CounterKey = tuple[str, str, str]
+
+
+class OrderClaim(NamedTuple):
+    """`items[item]` carries a store transaction id: it is also deduplicated by order (README "one purchase").
+
+    The item is dropped as a duplicate only if a source in `sources` (its own and the ones it names in
+    `dedup_orders_with`) reported the order earlier in the dedup window; held if that report's TikTok event,
+    value or currency differ.
+    """
+
+    item: int  # its position in IngestWrite.items
+    order_id: str
+    source: str
+    sources: tuple[str, ...]
+    value: float | None
+    currency: str | None
 
 
 @dataclass
@@ -82,6 +134,7 @@ class IngestWrite:
     items: list[OutboxItem]
     counters: Counter[CounterKey] = field(default_factory=Counter)
     inbound: list[InboundRecord] = field(default_factory=list)
+    orders: list[OrderClaim] = field(default_factory=list)  # only the items that carry an order id
 
 
 class InboundRecord(NamedTuple):
@@ -123,8 +176,8 @@ class Store(Protocol):
 
     async def ping(self) -> bool: ...
 
-    async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
-        """Commit new items and counters in one transaction; True per item that was new, False for a duplicate."""
+    async def enqueue(self, write: IngestWrite, now: float) -> list[Stored]:
+        """Commit new items and counters in one transaction; per item, whether it was new or why it was not."""
         ...
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
@@ -189,4 +242,12 @@ class Store(Protocol):
 
     async def series(self, since: float) -> list[tuple[float, str, str, int]]:
         """Per 5-minute bucket since `since`: (bucket start, destination, metric, count)."""
+        ...
+
+    async def order_conflicts(self, limit: int) -> list[dict[str, Any]]:
+        """The latest order conflicts (a report of an order that differs from the first one), newest first."""
+        ...
+
+    async def release_held(self, conflict_id: int, now: float) -> bool:
+        """Send a held conflicting report after all (pending now, same event_id); False if none is held by that id."""
         ...

@@ -18,7 +18,20 @@ import asyncpg
 import structlog
 
 from ..errors import StoreUnavailable
-from .base import Claimed, CounterKey, DeadFilter, InboundRecord, IngestWrite, Pause, Resolution, State
+from .base import (
+    ORDER_MATCH_COLUMNS,
+    Claimed,
+    CounterKey,
+    DeadFilter,
+    InboundRecord,
+    IngestWrite,
+    Pause,
+    Resolution,
+    State,
+    Stored,
+)
+from .postgres_orders import purge_orders, settle_orders
+from .sqlite_writer import LEGACY_ORDER_SOURCE
 
 log = structlog.get_logger(__name__)
 CHANNEL = "forwarder_outbox"
@@ -68,6 +81,35 @@ MIGRATIONS: list[tuple[str, str]] = [
           destination text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL);
         """,
     ),
+    (
+        # Orders become a dedup key of their own, per reporting source, beside the sender's event_id (which used to
+        # be replaced by `order_<transaction id>`); orders stored before keep deduplicating against every source.
+        "m002_order_keys",
+        f"""
+        CREATE TABLE order_keys (
+          destination text NOT NULL, order_id text NOT NULL, source text NOT NULL, event_id text NOT NULL,
+          event text NOT NULL, value double precision, currency text, first_seen double precision NOT NULL,
+          PRIMARY KEY (destination, order_id, source));
+        CREATE INDEX order_keys_first_seen ON order_keys (first_seen);
+        CREATE TABLE order_matches (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at double precision NOT NULL, destination text NOT NULL,
+          order_id text NOT NULL, kind text NOT NULL, status text NOT NULL, differs text NOT NULL, outbox_id bigint,
+          event_id text NOT NULL, source text NOT NULL, event text NOT NULL, value double precision, currency text,
+          first_event_id text NOT NULL, first_source text NOT NULL, first_event text NOT NULL,
+          first_value double precision, first_currency text);
+        CREATE INDEX order_matches_event_id ON order_matches (event_id);
+        CREATE INDEX order_matches_first_event_id ON order_matches (first_event_id);
+        INSERT INTO order_keys
+          SELECT DISTINCT ON (k.destination, substr(k.event_id, 7))
+                 k.destination, substr(k.event_id, 7), '{LEGACY_ORDER_SOURCE}', k.event_id, k.event,
+                 (convert_from(o.payload, 'UTF8')::jsonb #>> '{{properties,value}}')::double precision,
+                 convert_from(o.payload, 'UTF8')::jsonb #>> '{{properties,currency}}', k.first_seen
+          FROM dedup_keys AS k LEFT JOIN outbox AS o
+            ON o.event_id = k.event_id AND o.destination = k.destination AND o.event = k.event
+          WHERE left(k.event_id, 6) = 'order_'
+          ORDER BY k.destination, substr(k.event_id, 7), k.first_seen;
+        """,
+    ),
 ]
 
 _BUMP = """INSERT INTO counters SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
@@ -82,7 +124,13 @@ _CLAIM = """WITH due AS (
             FROM due WHERE o.id = due.id
             RETURNING o.id, o.destination, o.event, o.event_id, o.payload, o.test_event_code, o.attempts,
                       o.created_at"""
-_QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
+_QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead", State.HELD: "held"}
+_OUTCOME_METRIC = {
+    Stored.NEW: "accepted",
+    Stored.DUPLICATE: "duplicates",
+    Stored.ORDER_DUPLICATE: "order_duplicates",
+    Stored.HELD: "order_conflicts",
+}
 _METRIC_FOR_STATE = {State.DELIVERED: "delivered", State.FAILED: "failed", State.PENDING: "retried"}
 
 
@@ -168,7 +216,7 @@ class PostgresStore:
         except StoreUnavailable:
             return False
 
-    async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
+    async def enqueue(self, write: IngestWrite, now: float) -> list[Stored]:
         items = write.items
         async with self._connection() as connection:
             new = set()
@@ -182,12 +230,14 @@ class PostgresStore:
                     now,
                 )
                 new = {(r["destination"], r["event"], r["event_id"]) for r in rows}
-            inserted = []
+            stored = []
             for item in items:
                 key = (item.destination, item.event, item.event_id)
-                inserted.append(key in new)
+                stored.append(Stored.NEW if key in new else Stored.DUPLICATE)
                 new.discard(key)
-            fresh = [item for item, is_new in zip(items, inserted, strict=True) if is_new]
+            if write.orders:  # an event without an order id costs this test only
+                await settle_orders(connection, now, items, stored, write.orders)
+            fresh = [item for item, what in zip(items, stored, strict=True) if what is Stored.NEW]
             if fresh:
                 await connection.executemany(
                     """INSERT INTO outbox (destination, event, event_id, test_event_code, payload, next_attempt_at,
@@ -198,8 +248,8 @@ class PostgresStore:
                     ],
                 )
             counters = write.counters.copy()
-            for item, is_new in zip(items, inserted, strict=True):
-                counters["destination", item.destination, "accepted" if is_new else "duplicates"] += 1
+            for item, what in zip(items, stored, strict=True):
+                counters["destination", item.destination, _OUTCOME_METRIC[what]] += 1
             await _bump(connection, counters, now)
             if write.inbound:
                 await connection.executemany(
@@ -208,7 +258,7 @@ class PostgresStore:
                 )
             for destination in sorted({item.destination for item in fresh}):
                 await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, destination)
-        return inserted
+        return stored
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
         claimed: list[Claimed] = []
@@ -309,11 +359,11 @@ class PostgresStore:
             destinations = scopes["destinations"]
             for row in await connection.fetch(
                 """SELECT destination, state, count(*) AS n, min(created_at) AS oldest FROM outbox
-                   WHERE state IN (0, 1, 3) GROUP BY destination, state"""
+                   WHERE state IN (0, 1, 3, 4) GROUP BY destination, state"""
             ):
                 entry = destinations.setdefault(row["destination"], {})
                 entry[_QUEUE_FIGURE[State(row["state"])]] = row["n"]
-                if row["state"] != State.FAILED:
+                if row["state"] in (State.PENDING, State.IN_FLIGHT):
                     age = round(now - row["oldest"], 3)
                     entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
             for row in await connection.fetch("SELECT * FROM destination_pauses"):
@@ -338,9 +388,10 @@ class PostgresStore:
     async def backlog(self) -> int:
         async with self._connection(transaction=False) as connection:
             value = await connection.fetchval(
-                """SELECT coalesce(sum(CASE WHEN metric IN ('accepted', 'replayed') THEN value ELSE -value END), 0)
+                """SELECT coalesce(sum(CASE WHEN metric IN ('accepted', 'replayed', 'released') THEN value
+                                       ELSE -value END), 0)
                    FROM counters WHERE scope = 'destination'
-                     AND metric IN ('accepted', 'replayed', 'delivered', 'failed')"""
+                     AND metric IN ('accepted', 'replayed', 'released', 'delivered', 'failed')"""
             )
             return int(value)
 
@@ -419,13 +470,14 @@ class PostgresStore:
                 limit,
                 now - inbound_retention_s,
             )
+            orders = await purge_orders(connection, now, dedup_window_s, limit)
             buckets = await connection.fetchval(
                 """WITH gone AS (DELETE FROM series WHERE ctid IN (
                      SELECT ctid FROM series WHERE bucket < $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM gone""",
                 now - SERIES_RETENTION_S,
                 limit,
             )
-        return int(keys) + len(ids) + int(inbound) + int(buckets)
+        return int(keys) + len(ids) + int(inbound) + orders + int(buckets)
 
     async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
         async with self._connection(transaction=False) as connection:
@@ -471,7 +523,44 @@ class PostgresStore:
                         "test_event_code": row["test_event_code"],
                     }
                 )
-        return {"event_id": event_id, "received": received, "deliveries": deliveries}
+            orders = [
+                dict(row)
+                for row in await connection.fetch(
+                    f"""SELECT {", ".join(ORDER_MATCH_COLUMNS)} FROM order_matches
+                        WHERE event_id = $1 OR first_event_id = $1 ORDER BY id""",
+                    event_id,
+                )
+            ]
+        return {"event_id": event_id, "received": received, "deliveries": deliveries, "orders": orders}
+
+    async def order_conflicts(self, limit: int) -> list[dict[str, Any]]:
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                f"""SELECT {", ".join(ORDER_MATCH_COLUMNS)} FROM order_matches WHERE kind = 'conflict'
+                    ORDER BY id DESC LIMIT $1""",
+                limit,
+            )
+        return [dict(row) for row in rows]
+
+    async def release_held(self, conflict_id: int, now: float) -> bool:
+        async with self._connection() as connection:
+            match = await connection.fetchrow(
+                "SELECT outbox_id, destination FROM order_matches WHERE id = $1 AND status = 'held' FOR UPDATE",
+                conflict_id,
+            )
+            if match is None:
+                return False
+            released = await connection.fetch(
+                """UPDATE outbox SET state = 0, next_attempt_at = $1, created_at = $1 WHERE id = $2 AND state = 4
+                   RETURNING id""",
+                now,
+                match["outbox_id"],
+            )
+            await connection.execute("UPDATE order_matches SET status = 'released' WHERE id = $1", conflict_id)
+            await _bump(connection, Counter({("destination", match["destination"], "released"): len(released)}), now)
+            if released:
+                await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, match["destination"])
+        return bool(released)
 
     async def series(self, since: float) -> list[tuple[float, str, str, int]]:
         async with self._connection(transaction=False) as connection:

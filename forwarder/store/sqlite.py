@@ -16,6 +16,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from .base import (
+    ORDER_MATCH_COLUMNS,
     Claimed,
     DeadFilter,
     InboundRecord,
@@ -23,11 +24,13 @@ from .base import (
     Pause,
     Resolution,
     State,
+    Stored,
 )
-from .sqlite_writer import connect
+from .sqlite_writer import LEGACY_ORDER_SOURCE, connect
 from .writer import WriterClient
 
 T = TypeVar("T")
+_STORED = tuple(Stored)  # by value: the writer answers plain ints (and bools, which are 0 and 1)
 migrations = Migrations("forwarder")
 
 
@@ -135,7 +138,46 @@ def m007_dedup_keys_lead_to_outbox_rows(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX outbox_event_id")
 
 
-_QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
+@migrations()
+def m008_order_keys(db: sqlite_utils.Database) -> None:
+    # Orders become a dedup key of their own, per reporting source, beside the sender's event_id (which used to be
+    # replaced by `order_<transaction id>`). Every report of an order that is not sent is recorded as a match.
+    db.execute(
+        """CREATE TABLE order_keys (
+             destination TEXT NOT NULL, order_id TEXT NOT NULL, source TEXT NOT NULL, event_id TEXT NOT NULL,
+             event TEXT NOT NULL, value REAL, currency TEXT, first_seen REAL NOT NULL,
+             PRIMARY KEY (destination, order_id, source)) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX order_keys_first_seen ON order_keys (first_seen)")
+    db.execute(
+        """CREATE TABLE order_matches (
+             id INTEGER PRIMARY KEY, at REAL NOT NULL, destination TEXT NOT NULL, order_id TEXT NOT NULL,
+             kind TEXT NOT NULL, status TEXT NOT NULL, differs TEXT NOT NULL, outbox_id INTEGER,
+             event_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, value REAL, currency TEXT,
+             first_event_id TEXT NOT NULL, first_source TEXT NOT NULL, first_event TEXT NOT NULL, first_value REAL,
+             first_currency TEXT)"""
+    )
+    db.execute("CREATE INDEX order_matches_event_id ON order_matches (event_id)")
+    db.execute("CREATE INDEX order_matches_first_event_id ON order_matches (first_event_id)")
+    # Orders stored before this migration keep deduplicating for the rest of the window, as they did then: against
+    # every source (source '*'), their content compared only where the outbox row still says it.
+    db.execute(
+        f"""INSERT OR IGNORE INTO order_keys
+           SELECT k.destination, substr(k.event_id, 7), '{LEGACY_ORDER_SOURCE}', k.event_id, k.event,
+                  json_extract(CAST(o.payload AS TEXT), '$.properties.value'),
+                  json_extract(CAST(o.payload AS TEXT), '$.properties.currency'), k.first_seen
+           FROM dedup_keys AS k LEFT JOIN outbox AS o ON o.id = k.outbox_id AND o.event_id = k.event_id
+           WHERE substr(k.event_id, 1, 6) = 'order_'
+           ORDER BY k.first_seen"""
+    )
+
+
+_QUEUE_FIGURE = {
+    State.PENDING: "pending",
+    State.IN_FLIGHT: "in_flight",
+    State.FAILED: "dead",
+    State.HELD: "held",
+}
 
 
 def migrate(path: Path, synchronous: str) -> None:
@@ -195,13 +237,14 @@ class SQLiteStore:
             return False
         return bool(await self._read(lambda c: c.execute("SELECT 1").fetchone()))
 
-    async def enqueue(self, write: IngestWrite, now: float) -> list[bool]:
+    async def enqueue(self, write: IngestWrite, now: float) -> list[Stored]:
         # Plain tuples cross the pipe: the writer process does not import this package.
         items = [tuple(item) for item in write.items]
         inbound = [tuple(record) for record in write.inbound]
         counters = [(*key, value) for key, value in write.counters.items()]
-        inserted: list[bool] = await self._write("enqueue", now, items, inbound, counters)
-        return inserted
+        orders = [tuple(order) for order in write.orders]
+        stored: list[int] = await self._write("enqueue", now, items, inbound, counters, orders)
+        return [_STORED[what] for what in stored]
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
         rows = await self._write("claim_due", owner, destination, limit, now, lease_s)
@@ -236,11 +279,11 @@ class SQLiteStore:
             destinations = scopes["destinations"]
             for name, state, count, oldest in connection.execute(
                 """SELECT destination, state, count(*), min(created_at) FROM outbox
-                   WHERE state IN (0, 1, 3) GROUP BY destination, state"""
+                   WHERE state IN (0, 1, 3, 4) GROUP BY destination, state"""
             ):
                 entry = destinations.setdefault(name, {})
                 entry[_QUEUE_FIGURE[state]] = count
-                if state != State.FAILED:
+                if state in (State.PENDING, State.IN_FLIGHT):
                     age = round(now - oldest, 3)
                     entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
             for name, reason, code, paused_at, probe_at, probes, kind in connection.execute(
@@ -277,9 +320,10 @@ class SQLiteStore:
     async def backlog(self) -> int:
         row = await self._read(
             lambda c: c.execute(
-                """SELECT coalesce(sum(CASE WHEN metric IN ('accepted', 'replayed') THEN value ELSE -value END), 0)
-                   FROM counters WHERE scope = 'destination' AND metric IN ('accepted', 'replayed', 'delivered',
-                   'failed')"""
+                """SELECT coalesce(sum(CASE WHEN metric IN ('accepted', 'replayed', 'released') THEN value
+                                       ELSE -value END), 0)
+                   FROM counters WHERE scope = 'destination' AND metric IN ('accepted', 'replayed', 'released',
+                   'delivered', 'failed')"""
             ).fetchone()
         )
         return int(row[0])
@@ -348,9 +392,31 @@ class SQLiteStore:
                         "test_event_code": row[8],
                     }
                 )
-            return {"event_id": event_id, "received": received, "deliveries": outbox}
+            orders = [
+                dict(zip(ORDER_MATCH_COLUMNS, row, strict=True))
+                for row in connection.execute(
+                    f"""SELECT {", ".join(ORDER_MATCH_COLUMNS)} FROM order_matches
+                        WHERE event_id = ? OR first_event_id = ? ORDER BY id""",
+                    (event_id, event_id),
+                )
+            ]
+            return {"event_id": event_id, "received": received, "deliveries": outbox, "orders": orders}
 
         return await self._read(work)
+
+    async def order_conflicts(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"""SELECT {", ".join(ORDER_MATCH_COLUMNS)} FROM order_matches WHERE kind = 'conflict'
+                    ORDER BY id DESC LIMIT ?""",
+                (limit,),
+            ).fetchall()
+        )
+        return [dict(zip(ORDER_MATCH_COLUMNS, row, strict=True)) for row in rows]
+
+    async def release_held(self, conflict_id: int, now: float) -> bool:
+        released: bool = await self._write("release_held", conflict_id, now)
+        return released
 
     async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
         clause, params = _dead_where(where)

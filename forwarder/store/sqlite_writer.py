@@ -40,8 +40,13 @@ from typing import Any
 HEADER = struct.Struct("!I")
 READ_SIZE = 1 << 20
 
-# Outbox states, as in base.State (this file imports nothing from the package).
-PENDING, IN_FLIGHT, DELIVERED, FAILED = 0, 1, 2, 3
+# Outbox states, as in base.State, and what enqueue did with an item, as in base.Stored (this file imports
+# nothing from the package).
+PENDING, IN_FLIGHT, DELIVERED, FAILED, HELD = 0, 1, 2, 3, 4
+DUPLICATE, NEW, ORDER_DUPLICATE, HELD_CONFLICT = 0, 1, 2, 3
+_OUTCOME_METRIC = ("duplicates", "accepted", "order_duplicates", "order_conflicts")  # by what enqueue did
+# Order keys stored before orders had sources (migration m008): they dedup every source's reports, as then.
+LEGACY_ORDER_SOURCE = "*"
 _METRIC_FOR_STATE = {DELIVERED: "delivered", FAILED: "failed", PENDING: "retried"}
 
 SERIES_BUCKET_S = 300
@@ -49,6 +54,8 @@ SERIES_RETENTION_S = 2 * 86400
 
 _INSERT_ROW = """INSERT INTO outbox (id, destination, event, event_id, test_event_code, payload, next_attempt_at,
                  created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_HELD = """INSERT INTO outbox (id, destination, event, event_id, test_event_code, payload, next_attempt_at,
+                  created_at, mapping_version, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 4)"""
 _INSERT_INBOUND = "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES (?, ?, ?, ?, ?)"
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
            ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
@@ -117,8 +124,9 @@ def bump(connection: sqlite3.Connection, rows: list[CounterRow], now: float) -> 
 
 def insert_new_keys(
     connection: sqlite3.Connection, keys: list[tuple[str, str, str]], now: float
-) -> tuple[list[bool], int]:
-    """Insert dedup keys `(destination, event, event_id)`, a few statements for the lot; True per new key.
+) -> tuple[list[int], int]:
+    """Insert dedup keys `(destination, event, event_id)`, a few statements for the lot; NEW (True) per new key,
+    DUPLICATE (False) per key already there.
 
     The key of `keys[k]` records outbox row id `first_id + k` (the second value returned), the id its row gets if
     it is new: the ledger finds an event's rows through its keys, so the outbox needs no event_id index (one
@@ -141,11 +149,99 @@ def insert_new_keys(
                 parameters,
             ).fetchall()
         )
-    inserted = []
+    inserted: list[int] = []
     for key in keys:
         inserted.append(key in new)
         new.discard(key)  # a second copy in the same write is a duplicate of the first
     return inserted, first_id
+
+
+def order_differences(
+    first: tuple[str, float | None, str | None], report: tuple[str, float | None, str | None], *, legacy: bool = False
+) -> str:
+    """What differs between two reports of one order (TikTok event, value, currency); "" when nothing does.
+
+    Shared with postgres.py. A legacy first report (stored before m008) is compared only where its content is known.
+    """
+    differences = []
+    for label, before, now in zip(("event", "value", "currency"), first, report, strict=True):
+        if legacy and before is None:
+            continue
+        if isinstance(before, float) and isinstance(now, float) and round(before, 6) == round(now, 6):
+            continue
+        if before != now:
+            differences.append(f"{label} {before if before is not None else '(none)'} -> {now}")
+    return ", ".join(differences)
+
+
+OrderClaimRow = tuple[int, str, str, tuple[str, ...], float | None, str | None]  # base.OrderClaim as a tuple
+_EARLIER_REPORTS = """SELECT source, event_id, event, value, currency FROM order_keys
+                      WHERE destination = ? AND order_id = ? ORDER BY first_seen, source"""
+_INSERT_ORDER_KEY = "INSERT OR IGNORE INTO order_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MATCH = """INSERT INTO order_matches (at, destination, order_id, kind, status, differs, outbox_id, event_id,
+                     source, event, value, currency, first_event_id, first_source, first_event, first_value,
+                     first_currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def settle_orders(
+    connection: sqlite3.Connection,
+    now: float,
+    items: list[tuple[str, str, str, bytes, str | None, str]],
+    stored: list[int],
+    orders: list[OrderClaimRow],
+    first_id: int,
+) -> list[int]:
+    """Check every new item that carries an order id against the earlier reports of that order (README "one
+    purchase, one send"): a duplicate if a source it dedups with reported it first, held if that report differs."""
+    for index, order_id, source, sources, value, currency in orders:
+        if stored[index] != NEW:
+            continue
+        destination, event, event_id = items[index][:3]
+        earlier = [
+            row
+            for row in connection.execute(_EARLIER_REPORTS, (destination, order_id))
+            if row[0] in sources or row[0] == LEGACY_ORDER_SOURCE
+        ]
+        if not earlier or any(row[1] == event_id for row in earlier):  # the first report (or more of its items)
+            connection.execute(
+                _INSERT_ORDER_KEY, (destination, order_id, source, event_id, event, value, currency, now)
+            )
+            continue
+        first_source, first_event_id, first_event, first_value, first_currency = earlier[0]
+        differs = order_differences(
+            (first_event, first_value, first_currency),
+            (event, value, currency),
+            legacy=first_source == LEGACY_ORDER_SOURCE,
+        )
+        stored[index] = HELD_CONFLICT if differs else ORDER_DUPLICATE
+        if not differs:  # its dedup key stays (a resend is a duplicate) and leads to no outbox row
+            connection.execute(
+                "UPDATE dedup_keys SET outbox_id = NULL WHERE event_id = ? AND destination = ? AND event = ?",
+                (event_id, destination, event),
+            )
+        connection.execute(
+            _INSERT_MATCH,
+            (
+                now,
+                destination,
+                order_id,
+                "conflict" if differs else "duplicate",
+                "held" if differs else "dropped",
+                differs,
+                first_id + index if differs else None,
+                event_id,
+                source,
+                event,
+                value,
+                currency,
+                first_event_id,
+                first_source,
+                first_event,
+                first_value,
+                first_currency,
+            ),
+        )
+    return stored
 
 
 # Operations: each is `(connection, counters, *args)`; args and results are plain data (they cross a pipe).
@@ -158,28 +254,36 @@ def enqueue(
     items: list[tuple[str, str, str, bytes, str | None, str]],
     inbound: list[tuple[str, str, str, bytes]],
     request_counters: list[CounterRow],
-) -> list[bool]:
+    orders: list[OrderClaimRow],
+) -> list[int]:
     """Store one ingest request: items are base.OutboxItem as tuples
-    (destination, event, event_id, payload, test_event_code, mapping_version)."""
-    inserted, first_id = insert_new_keys(connection, [item[:3] for item in items], now)
+    (destination, event, event_id, payload, test_event_code, mapping_version); per item, base.Stored's value."""
+    stored, first_id = insert_new_keys(connection, [item[:3] for item in items], now)
+    if orders:  # an event without an order id costs this test only
+        stored = settle_orders(connection, now, items, stored, orders, first_id)
+        connection.executemany(
+            _INSERT_HELD,
+            [
+                (first_id + offset, *item[:3], item[4], item[3], now, now, item[5])
+                for offset, (item, what) in enumerate(zip(items, stored, strict=True))
+                if what == HELD_CONFLICT
+            ],
+        )
     connection.executemany(
         _INSERT_ROW,
         [
             (first_id + offset, destination, event, event_id, test_code, payload, now, now, mapping)
-            for offset, ((destination, event, event_id, payload, test_code, mapping), is_new) in enumerate(
-                zip(items, inserted, strict=True)
+            for offset, ((destination, event, event_id, payload, test_code, mapping), what) in enumerate(
+                zip(items, stored, strict=True)
             )
-            if is_new
+            if what == NEW
         ],
     )
     connection.executemany(_INSERT_INBOUND, [(now, *record) for record in inbound])
-    outcome = [
-        ("destination", item[0], "accepted" if is_new else "duplicates", 1)
-        for item, is_new in zip(items, inserted, strict=True)
-    ]
+    outcome = [("destination", item[0], _OUTCOME_METRIC[what], 1) for item, what in zip(items, stored, strict=True)]
     # Last, once nothing in this job can fail any more: the group flushes them just before COMMIT.
     counters.add(now, [*request_counters, *outcome])
-    return inserted
+    return stored
 
 
 def claim_due(
@@ -303,12 +407,52 @@ def purge(
              SELECT id FROM (SELECT id, received_at FROM inbound ORDER BY id LIMIT ?) WHERE received_at < ?)""",
         (limit, now - inbound_retention_s),
     ).rowcount
+    orders = purge_orders(connection, now, dedup_window_s, limit)
     buckets = connection.execute(
         """DELETE FROM series WHERE (bucket, scope, name, metric) IN (
              SELECT bucket, scope, name, metric FROM series WHERE bucket < ? LIMIT ?)""",
         (now - SERIES_RETENTION_S, limit),
     ).rowcount
-    return int(keys + len(ids) + inbound + buckets)
+    return int(keys + len(ids) + inbound + orders + buckets)
+
+
+def purge_orders(connection: sqlite3.Connection, now: float, dedup_window_s: float, limit: int) -> int:
+    """Order keys leave with the dedup window; so do held reports, which TikTok would refuse as too old by then.
+    Other matches stay one more window, so an expired conflict is still seen."""
+    keys = connection.execute(
+        """DELETE FROM order_keys WHERE (destination, order_id, source) IN (
+             SELECT destination, order_id, source FROM order_keys WHERE first_seen < ? LIMIT ?)""",
+        (now - dedup_window_s, limit),
+    ).rowcount
+    expired = connection.execute(
+        "SELECT id, outbox_id FROM order_matches WHERE status = 'held' AND at < ? LIMIT ?",
+        (now - dedup_window_s, limit),
+    ).fetchall()
+    for match_id, outbox_id in expired:
+        connection.execute("DELETE FROM outbox WHERE id = ? AND state = ?", (outbox_id, HELD))
+        connection.execute("UPDATE order_matches SET status = 'expired' WHERE id = ?", (match_id,))
+    matches = connection.execute(
+        """DELETE FROM order_matches WHERE id IN (
+             SELECT id FROM order_matches WHERE status != 'held' AND at < ? LIMIT ?)""",
+        (now - 2 * dedup_window_s, limit),
+    ).rowcount
+    return int(keys + len(expired) + matches)
+
+
+def release_held(connection: sqlite3.Connection, counters: Counters, conflict_id: int, now: float) -> bool:
+    """A held conflicting report becomes pending (same event_id, a fresh age), counted as `released`."""
+    match = connection.execute(
+        "SELECT outbox_id, destination FROM order_matches WHERE id = ? AND status = 'held'", (conflict_id,)
+    ).fetchone()
+    if match is None:
+        return False
+    released = connection.execute(
+        "UPDATE outbox SET state = ?, next_attempt_at = ?, created_at = ? WHERE id = ? AND state = ?",
+        (PENDING, now, now, match[0], HELD),
+    ).rowcount
+    connection.execute("UPDATE order_matches SET status = 'released' WHERE id = ?", (conflict_id,))
+    bump(connection, [("destination", match[1], "released", released)], now)
+    return bool(released)
 
 
 def pause(connection: sqlite3.Connection, counters: Counters, row: tuple[Any, ...]) -> None:
@@ -336,7 +480,18 @@ def replay_dead(
 
 OPERATIONS: dict[str, Callable[..., Any]] = {
     operation.__name__: operation
-    for operation in (enqueue, claim_due, resolve, take_token, release, purge, pause, resume, replay_dead)
+    for operation in (
+        enqueue,
+        claim_due,
+        resolve,
+        take_token,
+        release,
+        purge,
+        pause,
+        resume,
+        replay_dead,
+        release_held,
+    )
 }
 
 
