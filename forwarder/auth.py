@@ -1,4 +1,6 @@
-"""Who may post events: ingest keys (kept only as SHA-256 digests), per-key rate limits, optional signatures.
+"""Who may post events: ingest keys (kept only as SHA-256 digests) and optional signatures.
+
+Per-key rate limits are kept by the store, so that every worker and replica shares them: ingest.key_wait_s.
 
 Signatures follow the Standard Webhooks scheme (https://www.standardwebhooks.com): headers `webhook-id`,
 `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256>`, space-separated for
@@ -17,7 +19,6 @@ from typing import NamedTuple
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
-from .ratelimit import TokenBucket
 from .settings import SourceSettings
 
 SIGNATURE_TOLERANCE_S = 300
@@ -56,23 +57,6 @@ class KeyRing:
             if hmac.compare_digest(digest, presented):
                 found = name
         return Caller(found, presented.hex()[:12]) if found else None
-
-
-class KeyLimits:
-    """A token bucket per ingest key, so one leaked or runaway key cannot starve the others."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, TokenBucket] = {}
-
-    def wait_s(self, caller: Caller, source: SourceSettings) -> float:
-        """0 when the request may go on, else the seconds the caller should wait (the request is refused)."""
-        if source.rate_limit_per_s is None:
-            return 0.0
-        burst = source.rate_limit_burst or source.rate_limit_per_s
-        bucket = self._buckets.get(caller.key_id)
-        if bucket is None or bucket.rate != source.rate_limit_per_s or bucket.burst != max(1.0, burst):
-            bucket = self._buckets[caller.key_id] = TokenBucket(source.rate_limit_per_s, burst)
-        return bucket.take()
 
 
 def _secret_bytes(secret: str) -> bytes:

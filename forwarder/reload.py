@@ -18,6 +18,7 @@ import watchfiles
 
 from .auth import KeyRing
 from .check import check_mappings, check_settings_file
+from .logs import scrubber
 from .mapping import MappingTable
 from .routing import Routing
 from .runtime import Runtime
@@ -58,6 +59,7 @@ def _reload(runtime: Runtime, trigger: str) -> dict[str, Any]:
         log.error("config.reload_refused", trigger=trigger, errors=[str(p) for p in errors])
         return outcome
     before = {name: table.label for name, table in runtime.routing.tables.items()}
+    scrubber.extend(settings.secrets())  # before anything can use a new token or key
     runtime.settings = settings
     runtime.routing = Routing(settings, tables)
     runtime.keyring = KeyRing(settings.sources)

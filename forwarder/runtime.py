@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .auth import KeyLimits, KeyRing
+from .auth import KeyRing
 from .metrics import Metrics
 from .routing import Routing
 from .settings import Settings
@@ -32,7 +32,6 @@ class Runtime:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)
     overloaded: str | None = None  # why ingest refuses new events now (backpressure), or None
-    key_limits: KeyLimits = field(default_factory=KeyLimits)
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

@@ -68,6 +68,15 @@ MIGRATIONS: list[tuple[str, str]] = [
           destination text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL);
         """,
     ),
+    (
+        # Ingest keys' rate limits: unlogged, a crash only refills the buckets.
+        "m002_key_rate_buckets",
+        """
+        CREATE UNLOGGED TABLE key_rate_buckets (
+          key_id text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL,
+          took boolean NOT NULL);
+        """,
+    ),
 ]
 
 _BUMP = """INSERT INTO counters SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
@@ -300,6 +309,22 @@ class PostgresStore:
                 )
                 return 0.0
             return float((1 - tokens) / rate)
+
+    async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
+        """One statement on the locked row: refill, take a token if there is one, record whether one was taken."""
+        refilled = "LEAST($2, b.tokens + GREATEST(0, $3 - b.updated_at) * $4)"
+        async with self._connection(transaction=False) as connection:
+            row = await connection.fetchrow(
+                f"""INSERT INTO key_rate_buckets AS b VALUES ($1, $2 - 1, $3, true) ON CONFLICT (key_id) DO UPDATE
+                    SET tokens = {refilled} - CASE WHEN {refilled} >= 1 - 1e-9 THEN 1 ELSE 0 END,
+                        took = {refilled} >= 1 - 1e-9, updated_at = GREATEST(b.updated_at, $3)
+                    RETURNING tokens, took""",
+                key_id,
+                max(1.0, burst),
+                now,
+                rate,
+            )
+        return 0.0 if row["took"] else float((1 - row["tokens"]) / rate)
 
     async def stats(self, now: float) -> dict[str, Any]:
         async with self._connection(transaction=False) as connection:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import sqlite_utils
+import structlog
 from sqlite_utils.migrations import Migrations
 
 from .base import (
@@ -24,11 +27,15 @@ from .base import (
     Resolution,
     State,
 )
-from .sqlite_writer import connect
+from .sqlite_writer import KeyBuckets, connect
 from .writer import WriterClient
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 migrations = Migrations("forwarder")
+# What SQLite keeps beside the database file; it gives each the database file's mode when it creates it.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+FILE_MODE = 0o600
 
 
 @migrations()
@@ -138,9 +145,23 @@ def m007_dedup_keys_lead_to_outbox_rows(db: sqlite_utils.Database) -> None:
 _QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead"}
 
 
+def make_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
+    group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES)):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("store.file_mode_tightened", file=str(file), was=oct(mode), mode=oct(mode & 0o700))
+
+
 def migrate(path: Path, synchronous: str) -> None:
     """Create or upgrade the schema (sqlite-utils records which migrations ran)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path)
     with contextlib.closing(connect(str(path), synchronous)) as connection:
         migrations.apply(sqlite_utils.Database(connection))
 
@@ -156,6 +177,7 @@ class SQLiteStore:
         self._writer: WriterClient | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        self._key_buckets = KeyBuckets()  # used when this process is the only one serving (no shared writer)
 
     async def open(self) -> None:
         migrate(self.path, self._synchronous)
@@ -223,6 +245,12 @@ class SQLiteStore:
 
     async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
         wait_s: float = await self._write("take_token", destination, rate, burst, now)
+        return wait_s
+
+    async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
+        if self._writer_socket is None:
+            return self._key_buckets.take(key_id, rate, burst, now)  # one process: no round trip needed
+        wait_s: float = await self._write("take_key_token", key_id, rate, burst, now)
         return wait_s
 
     async def release(self, owner: str, ids: list[int]) -> None:
