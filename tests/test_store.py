@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from forwarder.errors import Outcome
 from forwarder.settings import StoreSettings
 from forwarder.store import IngestWrite, OutboxItem, Pause, Resolution, SQLiteStore, State, Store, make_store
 from forwarder.store.base import DeadFilter, InboundRecord
+from forwarder.store.sqlite import migrate
+from forwarder.store.writer import writer_command
+from forwarder.workers import SharedWriter
 
 from .postgres import postgres_database
 
@@ -146,6 +151,31 @@ async def test_shared_token_bucket(any_store: Store) -> None:
     assert waits[:2] == [0.0, 0.0] and waits[2] == pytest.approx(0.5)
     assert await any_store.take_token("d", 2.0, 2.0, NOW + 0.5) == 0.0
     assert await any_store.take_token("other", 2.0, 2.0, NOW) == 0.0  # per destination
+
+
+async def test_key_token_buckets_are_shared_by_every_process_on_the_store(store_url: str) -> None:
+    """Two workers on one SQLite writer, or two replicas on PostgreSQL, draw from one bucket per ingest key."""
+    with contextlib.ExitStack() as stack:
+        if store_url.startswith("sqlite:///"):
+            path = Path(store_url.removeprefix("sqlite:///"))
+            migrate(path, "FULL")
+            socket_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "writer.sock"
+            writer = SharedWriter(writer_command(path, "FULL", 256, socket_path), socket_path)
+            writer.start()
+            stack.callback(writer.stop)
+            stores: list[Store] = [SQLiteStore(path, writer_socket=socket_path) for _ in range(2)]
+        else:
+            stores = [make_store(StoreSettings(url=store_url)) for _ in range(2)]
+        for store in stores:
+            await store.open()
+        try:
+            waits = [await stores[i % 2].take_key_token("key", 2.0, 3.0, NOW) for i in range(4)]
+            assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == pytest.approx(0.5)  # one burst of 3, not two
+            assert await stores[1].take_key_token("key", 2.0, 3.0, NOW + 0.5) == 0.0
+            assert await stores[0].take_key_token("other", 2.0, 3.0, NOW) == 0.0  # per key
+        finally:
+            for store in stores:
+                await store.close()
 
 
 async def test_purge_keeps_what_is_still_needed(any_store: Store) -> None:
