@@ -115,8 +115,8 @@ def _metric_field(errors: list[dict[str, str]]) -> str:
 
 
 async def key_wait_s(runtime: Runtime, caller: Caller, source: SourceSettings) -> float:
-    """0 when the key may send this request now, else how long it should wait. Only a rate-limited source asks
-    the store (which shares its buckets between workers and replicas): the others pay nothing here."""
+    """0 when the key may send this request now, else how long it should wait; the store keeps the buckets, so
+    every worker and replica draws from the same one."""
     if source.rate_limit_per_s is None:
         return 0.0
     burst = source.rate_limit_burst or source.rate_limit_per_s
@@ -134,7 +134,8 @@ async def admit(request: Request, runtime: Runtime, caller: Caller | None) -> Re
         )
     source_settings = runtime.settings.sources[caller.source]
     try:
-        wait_s = await key_wait_s(runtime, caller, source_settings)
+        # Only a rate-limited source asks the store (a round trip when several processes share its buckets).
+        wait_s = await key_wait_s(runtime, caller, source_settings) if source_settings.rate_limit_per_s else 0.0
     except StoreUnavailable as error:
         log.error("ingest.store_unavailable", source=caller.source, error=str(error))
         return JSONResponse(

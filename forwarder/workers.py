@@ -29,6 +29,7 @@ from .settings import Settings
 from .store import WRITER_SOCKET_ENV
 from .store.sqlite import migrate
 from .store.writer import writer_command
+from .tiktok.emulator import create_emulator
 from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, shared_emulator
 
 log = structlog.get_logger(__name__)
@@ -109,7 +110,7 @@ def run_workers(settings: Settings, config_file: Path | None, **uvicorn_options:
     os.environ["FORWARDER_SERVER__HOST"] = settings.server.host
     os.environ["FORWARDER_SERVER__PORT"] = str(settings.server.port)
     writer = shared_sqlite_writer(settings) if settings.store.is_sqlite else contextlib.nullcontext()
-    emulator = shared_emulator() if settings.emulator.enabled else contextlib.nullcontext()
+    emulator = shared_emulator(create_emulator()) if settings.emulator.enabled else contextlib.nullcontext()
     with (
         writer,
         emulator as emulator_socket,

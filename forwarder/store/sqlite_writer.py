@@ -14,7 +14,8 @@ jobs `(job_id, operation, args)`; the writer answers each client's jobs of a gro
 `(job_id, error, result)`, where `error` is None or `(kind, message)` and kind is "store" (SQLite refused:
 the caller may retry later) or "bug". All jobs read together, from every client, share one transaction and
 one fsync (group commit); each runs in its own SAVEPOINT, so one failing job is rolled back alone. Answers
-leave only after COMMIT returned: an acknowledged write is on disk. The writer stops at EOF on stdin, after
+leave only after COMMIT returned: an acknowledged write is on disk. Ingest keys' rate limits (`take_key_token`)
+touch no file: the writer keeps those buckets in memory for every worker and answers them at once. The writer stops at EOF on stdin, after
 answering every job it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C cannot cut a transaction
 short: the parent decides when it ends.
 
@@ -437,6 +438,16 @@ def _socket_client(sock: socket.socket) -> Client:
     return Client(lambda: sock.recv(READ_SIZE), sock.sendall, sock.fileno())
 
 
+def take_key_token(
+    key_buckets: KeyBuckets, job: tuple[int, str, tuple[Any, ...]]
+) -> tuple[int, tuple[str, str] | None, Any]:
+    job_id, _, args = job
+    try:
+        return job_id, None, key_buckets.take(*args)
+    except Exception as error:  # noqa: BLE001 - a bug in one job is that job's caller's answer
+        return job_id, ("bug", f"{type(error).__name__}: {error}"), None
+
+
 def answer(
     group: list[tuple[Client, tuple[int, str, tuple[Any, ...]]]], answers: list[tuple[int, tuple[str, str] | None, Any]]
 ) -> None:
@@ -486,7 +497,7 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
         in_memory = [pair for pair in jobs if pair[1][1] == "take_key_token"]
         if in_memory:
             jobs = [pair for pair in jobs if pair[1][1] != "take_key_token"]
-            answer(in_memory, [(job_id, None, key_buckets.take(*args)) for _, (job_id, _, args) in in_memory])
+            answer(in_memory, [take_key_token(key_buckets, job) for _, job in in_memory])
         for start in range(0, len(jobs), max_group):
             group = jobs[start : start + max_group]
             answer(group, commit_group(connection, counters, [job for _, job in group]))

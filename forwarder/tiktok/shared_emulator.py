@@ -19,9 +19,7 @@ import httpx
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
-
-from .emulator import create_emulator
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Set by `forwarder serve` for its workers when they share one emulator.
 EMULATOR_SOCKET_ENV = "FORWARDER_EMULATOR_SOCKET"
@@ -30,13 +28,11 @@ _NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "transfer-encodi
 
 
 @contextlib.contextmanager
-def shared_emulator() -> Iterator[Path]:
-    """Serve one emulator on a private Unix socket while the block runs; the socket's path."""
+def shared_emulator(emulator: ASGIApp) -> Iterator[Path]:
+    """Serve `emulator` on a private Unix socket while the block runs; the socket's path."""
     with tempfile.TemporaryDirectory(prefix="forwarder-emulator-") as directory:
         socket_path = Path(directory) / "emulator.sock"
-        config = uvicorn.Config(
-            create_emulator(), uds=str(socket_path), lifespan="off", log_config=None, access_log=False
-        )
+        config = uvicorn.Config(emulator, uds=str(socket_path), lifespan="off", log_config=None, access_log=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="shared-emulator", daemon=True)
         thread.start()
