@@ -15,9 +15,9 @@ jobs `(job_id, operation, args)`; the writer answers each client's jobs of a gro
 the caller may retry later) or "bug". All jobs read together, from every client, share one transaction and
 one fsync (group commit); each runs in its own SAVEPOINT, so one failing job is rolled back alone. Answers
 leave only after COMMIT returned: an acknowledged write is on disk. Ingest keys' rate limits (`take_key_token`)
-touch no file: the writer keeps those buckets in memory for every worker and answers them at once. The writer stops at EOF on stdin, after
-answering every job it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C cannot cut a transaction
-short: the parent decides when it ends.
+touch no file: the writer keeps those buckets in memory for every worker and answers them at once. The writer
+stops at EOF on stdin, after answering every job it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C
+cannot cut a transaction short: the parent decides when it ends.
 
 This file is run by path with `python -P` and imports only the standard library, so it starts in
 milliseconds; the client side is writer.py.
