@@ -252,6 +252,23 @@ async def test_sqlite_writer_process_killed_is_replaced_and_nothing_committed_is
         await store.close()
 
 
+async def test_sqlite_ping_replaces_a_writer_that_went_away(tmp_path: Path) -> None:
+    """A ready probe must not report the store down until some write happens to restart the writer."""
+    store = SQLiteStore(tmp_path / "outbox.db")
+    await store.open()
+    try:
+        writer = store._writer
+        assert writer is not None and writer._process is not None
+        writer._process.kill()
+        await writer._process.wait()
+        await asyncio.sleep(0.1)  # the store notices the writer is gone
+        assert not writer.is_alive()
+        assert await store.ping()
+        assert writer.is_alive()
+    finally:
+        await store.close()
+
+
 async def test_upgrade_to_dedup_keys_that_lead_to_outbox_rows_keeps_dedup_and_the_ledger(tmp_path: Path) -> None:
     """A database written before m007 (dedup keys without row ids, an event_id index on the outbox)."""
     from forwarder.store.sqlite import migrations

@@ -18,6 +18,7 @@ import sqlite_utils
 import structlog
 from sqlite_utils.migrations import Migrations
 
+from ..errors import StoreUnavailable
 from .base import (
     Claimed,
     DeadFilter,
@@ -213,7 +214,13 @@ class SQLiteStore:
         return await anyio.to_thread.run_sync(locked)
 
     async def ping(self) -> bool:
-        if self._writer is None or not self._writer.is_alive():
+        """Whether writes can go through now; a writer that went away is replaced first, as a write would do, so
+        that a ready probe does not keep the service out of rotation until some write restarts it."""
+        if self._writer is None:
+            return False
+        try:
+            await self._writer.ensure_running()
+        except StoreUnavailable:
             return False
         return bool(await self._read(lambda c: c.execute("SELECT 1").fetchone()))
 
