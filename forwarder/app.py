@@ -27,7 +27,7 @@ from .dead_letters import list_dead, replay_dead
 from .delivery import Delivery
 from .errors import ConfigError, StoreUnavailable
 from .ingest import EventsEndpoint
-from .logs import configure_logging
+from .logs import configure_logging, scrubber
 from .openapi import openapi
 from .postbacks.endpoint import post_postback
 from .pressure import assess, watch_pressure
@@ -42,6 +42,7 @@ from .status_page import status_page
 from .store import make_store
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
+from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, EmulatorProxy
 from .worker import DeliveryWorker
 
 log = structlog.get_logger(__name__)
@@ -61,14 +62,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready means: ingest would store an event now (store reachable, no backpressure) and delivery runs."""
     runtime: Runtime = request.state.runtime
     store_ready = await runtime.store.ping()
     delivery_ready = runtime.is_delivery_running()
-    ready = store_ready and delivery_ready
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "store": store_ready, "delivery": delivery_ready},
-        status_code=200 if ready else 503,
+    reason = (
+        runtime.overloaded
+        or (None if store_ready else "the store cannot be reached")
+        or (None if delivery_ready else "the delivery worker is not running")
     )
+    body = {"status": "not_ready" if reason else "ready", "store": store_ready, "delivery": delivery_ready}
+    return JSONResponse({**body, "reason": reason} if reason else body, status_code=503 if reason else 200)
 
 
 async def stats(request: Request) -> Response:
@@ -119,6 +123,12 @@ def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _emulator_app() -> ASGIApp:
+    """Several workers share the one emulator `forwarder serve` runs; a single process serves its own."""
+    shared = os.environ.get(EMULATOR_SOCKET_ENV)
+    return EmulatorProxy(Path(shared), authorize=admin_only) if shared else create_emulator(authorize=admin_only)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -130,7 +140,9 @@ def create_app(
     if settings is None:
         settings = load_settings()
         config_file = config_file_in_use(config_file)
-    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    configure_logging(settings.log_level, settings.log_format, settings.secrets(), with_pid=settings.server.workers > 1)
+
+    emulator = _emulator_app() if settings.emulator.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
@@ -152,7 +164,7 @@ def create_app(
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
                 delivery = Delivery(
                     store=store,
-                    client=EventsApiClient(http, settings.tiktok.base_url),
+                    client=EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub),
                     destinations=settings.destinations,
                     policy=settings.delivery,
                     owner=_owner_id(),
@@ -194,6 +206,8 @@ def create_app(
                     await runtime.worker.stop(current.shutdown_grace_s + current.timeout_s)
         finally:
             await store.close()
+            if isinstance(emulator, EmulatorProxy):
+                await emulator.aclose()
             log.info("service.stopped")
 
     routes: list[BaseRoute] = [
@@ -209,7 +223,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    if settings.emulator.enabled:
-        routes.append(Mount(settings.emulator.path, app=create_emulator(authorize=admin_only)))
+    if emulator is not None:
+        routes.append(Mount(settings.emulator.path, app=emulator))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreUnavailable: store_unavailable})
     return EventsEndpoint(app)

@@ -1,5 +1,6 @@
 r"""Who may post events, and where: ingest keys (kept only as SHA-256 digests), the one endpoint each key opens,
-per-source address allow-lists, per-key rate limits, optional signatures.
+per-source address allow-lists, optional signatures. Per-key rate limits are kept by the store, so that every
+worker and replica shares them (ingest.key_wait_s).
 
 A key opens one door: an `sdk` source's keys `POST /v1/events`, a platform's keys its own `/v1/postbacks/{name}`.
 
@@ -32,7 +33,6 @@ from typing import NamedTuple
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
-from .ratelimit import TokenBucket
 from .settings import SourceSettings
 
 SIGNATURE_TOLERANCE_S = 300
@@ -88,23 +88,6 @@ class KeyRing:
             if hmac.compare_digest(digest, presented):
                 found = name
         return Caller(found, presented.hex()[:12]) if found else None
-
-
-class KeyLimits:
-    """A token bucket per ingest key, so one leaked or runaway key cannot starve the others."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, TokenBucket] = {}
-
-    def wait_s(self, caller: Caller, source: SourceSettings) -> float:
-        """0 when the request may go on, else the seconds the caller should wait (the request is refused)."""
-        if source.rate_limit_per_s is None:
-            return 0.0
-        burst = source.rate_limit_burst or source.rate_limit_per_s
-        bucket = self._buckets.get(caller.key_id)
-        if bucket is None or bucket.rate != source.rate_limit_per_s or bucket.burst != max(1.0, burst):
-            bucket = self._buckets[caller.key_id] = TokenBucket(source.rate_limit_per_s, burst)
-        return bucket.take()
 
 
 def _secret_bytes(secret: str) -> bytes:

@@ -53,7 +53,7 @@ def serve(args: argparse.Namespace) -> int:
         **http_options(settings.server),
     }
     if settings.server.workers > 1:
-        configure_logging(settings.log_level, settings.log_format, settings.secrets())
+        configure_logging(settings.log_level, settings.log_format, settings.secrets(), with_pid=True)
         run_workers(settings, config_file_in_use(args.config), **uvicorn_options)
         return 0
     app = create_app(settings, config_file=config_file_in_use(args.config))

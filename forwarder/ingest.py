@@ -20,6 +20,7 @@ from .errors import StoreUnavailable
 from .events import InboundEvent, field_errors
 from .routing import Plan
 from .runtime import Runtime
+from .settings import SourceSettings
 from .store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
 from .store.base import CounterKey
 
@@ -118,6 +119,15 @@ def _metric_field(errors: list[dict[str, str]]) -> str:
     return ".".join(part for part in errors[0]["field"].split(".") if not part.isdigit()) if errors else "(event)"
 
 
+async def key_wait_s(runtime: Runtime, caller: Caller, source: SourceSettings) -> float:
+    """0 when the key may send this request now, else how long it should wait; the store keeps the buckets, so
+    every worker and replica draws from the same one."""
+    if source.rate_limit_per_s is None:
+        return 0.0
+    burst = source.rate_limit_burst or source.rate_limit_per_s
+    return await runtime.store.take_key_token(caller.key_id, source.rate_limit_per_s, burst, runtime.clock())
+
+
 async def admit(request: Request, runtime: Runtime, caller: Caller | None, endpoint: str) -> Response | None:
     """The checks every ingest endpoint makes before reading a body: key, the key's door (`endpoint` is this
     request's) and its source's addresses, the key's rate, backpressure."""
@@ -143,7 +153,16 @@ async def admit(request: Request, runtime: Runtime, caller: Caller | None, endpo
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    wait_s = runtime.key_limits.wait_s(caller, source_settings)
+    try:
+        # Only a rate-limited source asks the store (a round trip when several processes share its buckets).
+        wait_s = await key_wait_s(runtime, caller, source_settings) if source_settings.rate_limit_per_s else 0.0
+    except StoreUnavailable as error:
+        log.error("ingest.store_unavailable", source=caller.source, error=str(error))
+        return JSONResponse(
+            {"error": "store_unavailable", "message": "events cannot be stored now; retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     if wait_s > 0:
         log.warning("ingest.rate_limited", source=caller.source, key_id=caller.key_id)
         return JSONResponse(

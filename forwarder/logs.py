@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -14,7 +15,8 @@ REDACTED = "[redacted]"
 
 
 class SecretScrubber:
-    """Replaces every occurrence of a configured secret in any log field, however it got there."""
+    """Replaces every occurrence of a configured secret in any log field, however it got there; the Events API
+    client scrubs TikTok's answers with the same one before they are stored."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: tuple[str, ...] = ()
@@ -23,6 +25,10 @@ class SecretScrubber:
     def update(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret that contains another is replaced whole.
         self.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+
+    def extend(self, secrets: Iterable[str]) -> None:
+        """Add secrets and keep the known ones: a late answer may still echo a token a reload removed."""
+        self.update([*self.secrets, *secrets])
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -44,21 +50,31 @@ class SecretScrubber:
         return {key: self.scrub(value) for key, value in event_dict.items()}
 
 
+# One per process, like the logging configuration it is part of; reloads extend it.
 scrubber = SecretScrubber()
 
 
-def _shared_processors() -> list[Processor]:
+def add_pid(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """Which worker process logged the line (`server.workers` > 1)."""
+    event_dict["pid"] = os.getpid()
+    return event_dict
+
+
+def _shared_processors(with_pid: bool) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        *([add_pid] if with_pid else []),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         scrubber,
     ]
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), *, with_pid: bool = False
+) -> None:
     """Configure structlog and route stdlib logging (uvicorn, httpx) through the same processors."""
     scrubber.update(secrets)
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -69,7 +85,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
         # Filter by level first: a debug line on the hot path then costs a comparison, not the whole chain.
         processors=[
             structlog.stdlib.filter_by_level,
-            *_shared_processors(),
+            *_shared_processors(with_pid),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -79,7 +95,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=_shared_processors(),
+            foreign_pre_chain=_shared_processors(with_pid),
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )

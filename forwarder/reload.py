@@ -21,6 +21,7 @@ import watchfiles
 from .auth import KeyRing
 from .check import Problem, check_mappings, check_settings_file
 from .config_files import GIVE_UP_S, ConfigFiles, read_settled
+from .logs import scrubber
 from .mapping import MappingTable
 from .routing import Routing
 from .runtime import Runtime
@@ -86,6 +87,7 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
         log.warning("config.reload_refused", trigger=trigger, reason="would_stop_mapping", dropped=dropped)
         return outcome
     before = {name: table.label for name, table in runtime.routing.tables.items()}
+    scrubber.extend(settings.secrets())  # before anything can use a new token or key
     runtime.settings = settings
     runtime.routing = candidate
     runtime.keyring = KeyRing(settings.sources)

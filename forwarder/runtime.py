@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .auth import KeyLimits, KeyRing
+from .auth import KeyRing
 from .metrics import Metrics
 from .routing import Routing
 from .settings import Settings
@@ -37,7 +37,6 @@ class Runtime:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)
     overloaded: str | None = None  # why ingest refuses new events now (backpressure), or None
-    key_limits: KeyLimits = field(default_factory=KeyLimits)
     recent_names: RecentNames = field(default_factory=RecentNames)  # event names in use, per destination
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
 

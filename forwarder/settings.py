@@ -161,8 +161,14 @@ class SourceSettings(_Section):
     @field_validator("allowed_ips")
     @classmethod
     def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            ipaddress.ip_network(value, strict=False)  # ValueError names the bad entry
+        for index, value in enumerate(values):
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                # Named by its index, never echoed: a wrong entry is often a key pasted into the wrong field.
+                raise ValueError(
+                    f"entry {index} is not an IP address or CIDR range (e.g. 203.0.113.7 or 203.0.113.0/24)"
+                ) from None
         return values
 
     @field_validator("key_sha256")
@@ -207,8 +213,13 @@ class DestinationSettings(_Section):
 
 
 class Settings(BaseSettings):
+    # hide_input_in_errors: a validation error must not print the offending value, which may be a secret.
     model_config = SettingsConfigDict(
-        env_prefix="FORWARDER_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+        env_prefix="FORWARDER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+        hide_input_in_errors=True,
     )
 
     server: ServerSettings = ServerSettings()

@@ -5,7 +5,8 @@ the port, restarts a worker that dies and restarts all of them on SIGHUP (which 
 reload reaches every worker through a private directory (reload_peers.py). With SQLite,
 this process first upgrades the schema, then starts the writer (sqlite_writer.py) on a Unix socket in a private
 directory and restarts it if it ever exits; workers find it through $FORWARDER_SQLITE_WRITER_SOCKET. With
-PostgreSQL, workers are replicas of one another, as separate machines would be.
+PostgreSQL, workers are replicas of one another, as separate machines would be. With `emulator.enabled`, this
+process also runs the one emulator every worker proxies to (tiktok/shared_emulator.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from .settings import Settings
 from .store import WRITER_SOCKET_ENV
 from .store.sqlite import migrate
 from .store.writer import writer_command
+from .tiktok.emulator import create_emulator
+from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, shared_emulator
 
 log = structlog.get_logger(__name__)
 
@@ -109,14 +112,23 @@ def run_workers(settings: Settings, config_file: Path | None, **uvicorn_options:
     os.environ["FORWARDER_SERVER__HOST"] = settings.server.host
     os.environ["FORWARDER_SERVER__PORT"] = str(settings.server.port)
     writer = shared_sqlite_writer(settings) if settings.store.is_sqlite else contextlib.nullcontext()
+    emulator = shared_emulator(create_emulator()) if settings.emulator.enabled else contextlib.nullcontext()
     with (
         writer,
+        emulator as emulator_socket,
         tempfile.TemporaryDirectory(prefix="forwarder-metrics-") as metrics_directory,
         tempfile.TemporaryDirectory(prefix="forwarder-reload-") as reload_directory,
     ):
         os.environ[MULTIPROCESS_DIR_ENV] = metrics_directory  # read by prometheus_client as each worker starts
         os.environ[RELOAD_DIR_ENV] = reload_directory  # an admin reload reaches every worker (reload_peers.py)
-        log.info("service.workers", workers=settings.server.workers, shared_sqlite_writer=settings.store.is_sqlite)
+        if emulator_socket is not None:
+            os.environ[EMULATOR_SOCKET_ENV] = str(emulator_socket)  # every worker proxies to this one emulator
+        log.info(
+            "service.workers",
+            workers=settings.server.workers,
+            shared_sqlite_writer=settings.store.is_sqlite,
+            shared_emulator=emulator_socket is not None,
+        )
         uvicorn.run(
             "forwarder.app:create_app",
             factory=True,

@@ -41,6 +41,8 @@ def test_low_free_disk_refuses(tmp_path: Path) -> None:
         answer = client.post("/v1/events", json=event(), headers=AUTH)
         assert answer.status_code == 503
         assert "min_free_disk_bytes" in answer.json()["message"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "min_free_disk_bytes" in ready.json()["reason"]
 
 
 def test_store_size_limit_refuses(tmp_path: Path) -> None:

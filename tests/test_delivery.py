@@ -358,14 +358,16 @@ async def test_rate_limiting_does_not_open_the_circuit(store: SQLiteStore, setti
 
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:
-    from forwarder.ratelimit import TokenBucket
+    from forwarder.store.sqlite_writer import KeyBuckets
 
-    now = [100.0]
-    bucket = TokenBucket(rate=20.0, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(20)] == [0.0] * 20  # the burst
-    assert bucket.take() == pytest.approx(0.05)  # then one token every 1/20 s
-    now[0] += 0.05
-    assert bucket.take() == 0.0
-    assert bucket.take() > 0
-    now[0] += 10
-    assert sum(bucket.take() == 0.0 for _ in range(30)) == 20  # saved-up tokens never exceed the burst
+    now = 100.0
+    buckets = KeyBuckets()
+    assert [buckets.take("k", 20.0, 20.0, now) for _ in range(20)] == [0.0] * 20  # the burst
+    assert buckets.take("k", 20.0, 20.0, now) == pytest.approx(0.05)  # then one token every 1/20 s
+    now += 0.05
+    assert buckets.take("k", 20.0, 20.0, now) == 0.0
+    assert buckets.take("k", 20.0, 20.0, now) > 0
+    now += 10
+    assert (
+        sum(buckets.take("k", 20.0, 20.0, now) == 0.0 for _ in range(30)) == 20
+    )  # saved-up tokens never exceed the burst

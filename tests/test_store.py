@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,9 @@ from forwarder.store import (
     make_store,
 )
 from forwarder.store.base import DeadFilter, InboundRecord
+from forwarder.store.sqlite import migrate
+from forwarder.store.writer import writer_command
+from forwarder.workers import SharedWriter
 
 from .postgres import postgres_database
 
@@ -159,6 +164,31 @@ async def test_shared_token_bucket(any_store: Store) -> None:
     assert await any_store.take_token("other", 2.0, 2.0, NOW) == 0.0  # per destination
 
 
+async def test_key_token_buckets_are_shared_by_every_process_on_the_store(store_url: str) -> None:
+    """Two workers on one SQLite writer, or two replicas on PostgreSQL, draw from one bucket per ingest key."""
+    with contextlib.ExitStack() as stack:
+        if store_url.startswith("sqlite:///"):
+            path = Path(store_url.removeprefix("sqlite:///"))
+            migrate(path, "FULL")
+            socket_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "writer.sock"
+            writer = SharedWriter(writer_command(path, "FULL", 256, socket_path), socket_path)
+            writer.start()
+            stack.callback(writer.stop)
+            stores: list[Store] = [SQLiteStore(path, writer_socket=socket_path) for _ in range(2)]
+        else:
+            stores = [make_store(StoreSettings(url=store_url)) for _ in range(2)]
+        for store in stores:
+            await store.open()
+        try:
+            waits = [await stores[i % 2].take_key_token("key", 2.0, 3.0, NOW) for i in range(4)]
+            assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == pytest.approx(0.5)  # one burst of 3, not two
+            assert await stores[1].take_key_token("key", 2.0, 3.0, NOW + 0.5) == 0.0
+            assert await stores[0].take_key_token("other", 2.0, 3.0, NOW) == 0.0  # per key
+        finally:
+            for store in stores:
+                await store.close()
+
+
 async def test_purge_keeps_what_is_still_needed(any_store: Store) -> None:
     await any_store.enqueue(
         IngestWrite([item("old"), item("new")], inbound=[InboundRecord("s", "old", "X", b"{}")]), NOW
@@ -229,6 +259,23 @@ async def test_sqlite_writer_process_killed_is_replaced_and_nothing_committed_is
         assert await store.enqueue(IngestWrite([item("before"), item("after")]), NOW) == [False, True]
         claimed = await store.claim_due("me", "d", 10, NOW, 30)
         assert [c.event_id for c in claimed] == ["before", "after"]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_ping_replaces_a_writer_that_went_away(tmp_path: Path) -> None:
+    """A ready probe must not report the store down until some write happens to restart the writer."""
+    store = SQLiteStore(tmp_path / "outbox.db")
+    await store.open()
+    try:
+        writer = store._writer
+        assert writer is not None and writer._process is not None
+        writer._process.kill()
+        await writer._process.wait()
+        await asyncio.sleep(0.1)  # the store notices the writer is gone
+        assert not writer.is_alive()
+        assert await store.ping()
+        assert writer.is_alive()
     finally:
         await store.close()
 

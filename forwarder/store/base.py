@@ -192,6 +192,11 @@ class Store(Protocol):
         """A destination's request rate limit, kept in the store so replicas share it: 0 to go now, else a wait."""
         ...
 
+    async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
+        """An ingest key's rate limit, shared by every process serving from this store (workers, replicas):
+        0 to go on (a token taken), else the seconds until a token will be there."""
+        ...
+
     async def release(self, owner: str, ids: list[int]) -> None:
         """Give leased rows back as pending without counting an attempt (clean shutdown)."""
         ...

@@ -110,6 +110,15 @@ MIGRATIONS: list[tuple[str, str]] = [
           ORDER BY k.destination, substr(k.event_id, 7), k.first_seen;
         """,
     ),
+    (
+        # Ingest keys' rate limits: unlogged, a crash only refills the buckets.
+        "m003_key_rate_buckets",
+        """
+        CREATE UNLOGGED TABLE key_rate_buckets (
+          key_id text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL,
+          took boolean NOT NULL);
+        """,
+    ),
 ]
 
 _BUMP = """INSERT INTO counters SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
@@ -182,12 +191,17 @@ class PostgresStore:
             self._pool = None
 
     @contextlib.asynccontextmanager
-    async def _connection(self, transaction: bool = True) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self, transaction: bool = True, snapshot: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, in a transaction unless told otherwise; `snapshot`: one read-only snapshot for
+        several SELECTs that must agree (stats, the ledger)."""
         if self._pool is None:
             raise RuntimeError("store is not open")
         try:
             async with self._pool.acquire() as connection:
-                if transaction:
+                if snapshot:
+                    async with connection.transaction(isolation="repeatable_read", readonly=True):
+                        yield connection
+                elif transaction:
                     async with connection.transaction():
                         yield connection
                 else:
@@ -351,8 +365,24 @@ class PostgresStore:
                 return 0.0
             return float((1 - tokens) / rate)
 
-    async def stats(self, now: float) -> dict[str, Any]:
+    async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
+        """One statement on the locked row: refill, take a token if there is one, record whether one was taken."""
+        refilled = "LEAST($2, b.tokens + GREATEST(0, $3 - b.updated_at) * $4)"
         async with self._connection(transaction=False) as connection:
+            row = await connection.fetchrow(
+                f"""INSERT INTO key_rate_buckets AS b VALUES ($1, $2 - 1, $3, true) ON CONFLICT (key_id) DO UPDATE
+                    SET tokens = {refilled} - CASE WHEN {refilled} >= 1 - 1e-9 THEN 1 ELSE 0 END,
+                        took = {refilled} >= 1 - 1e-9, updated_at = GREATEST(b.updated_at, $3)
+                    RETURNING tokens, took""",
+                key_id,
+                max(1.0, burst),
+                now,
+                rate,
+            )
+        return 0.0 if row["took"] else float((1 - row["tokens"]) / rate)
+
+    async def stats(self, now: float) -> dict[str, Any]:
+        async with self._connection(snapshot=True) as connection:
             scopes: dict[str, dict[str, dict[str, Any]]] = {"destinations": {}, "sources": {}}
             for row in await connection.fetch("SELECT scope, name, metric, value FROM counters"):
                 scopes[f"{row['scope']}s"].setdefault(row["name"], {})[row["metric"]] = row["value"]
@@ -490,7 +520,7 @@ class PostgresStore:
         ]
 
     async def ledger(self, event_id: str) -> dict[str, Any]:
-        async with self._connection(transaction=False) as connection:
+        async with self._connection(snapshot=True) as connection:
             received = [
                 {"at": r["received_at"], "source": r["source"], "event": r["event"]}
                 for r in await connection.fetch(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,8 +15,10 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import sqlite_utils
+import structlog
 from sqlite_utils.migrations import Migrations
 
+from ..errors import StoreUnavailable
 from .base import (
     ORDER_MATCH_COLUMNS,
     Claimed,
@@ -26,12 +30,16 @@ from .base import (
     State,
     Stored,
 )
-from .sqlite_writer import LEGACY_ORDER_SOURCE, connect
+from .sqlite_writer import LEGACY_ORDER_SOURCE, KeyBuckets, connect
 from .writer import WriterClient
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 _STORED = tuple(Stored)  # by value: the writer answers plain ints (and bools, which are 0 and 1)
 migrations = Migrations("forwarder")
+# What SQLite keeps beside the database file; it gives each the database file's mode when it creates it.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+FILE_MODE = 0o600
 
 
 @migrations()
@@ -180,9 +188,23 @@ _QUEUE_FIGURE = {
 }
 
 
+def make_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
+    group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES)):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("store.file_mode_tightened", file=str(file), was=oct(mode), mode=oct(mode & 0o700))
+
+
 def migrate(path: Path, synchronous: str) -> None:
     """Create or upgrade the schema (sqlite-utils records which migrations ran)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path)
     with contextlib.closing(connect(str(path), synchronous)) as connection:
         migrations.apply(sqlite_utils.Database(connection))
 
@@ -198,6 +220,7 @@ class SQLiteStore:
         self._writer: WriterClient | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        self._key_buckets = KeyBuckets()  # used when this process is the only one serving (no shared writer)
 
     async def open(self) -> None:
         migrate(self.path, self._synchronous)
@@ -227,13 +250,25 @@ class SQLiteStore:
             raise RuntimeError("store is not open")
 
         def locked() -> T:
+            # One read transaction: every statement of `work` sees the same snapshot, so stats never count an
+            # event neither pending nor delivered because a commit landed between two of its SELECTs.
             with self._read_lock:
-                return work(reader)
+                reader.execute("BEGIN")
+                try:
+                    return work(reader)
+                finally:
+                    reader.execute("ROLLBACK")
 
         return await anyio.to_thread.run_sync(locked)
 
     async def ping(self) -> bool:
-        if self._writer is None or not self._writer.is_alive():
+        """Whether writes can go through now; a writer that went away is replaced first, as a write would do, so
+        that a ready probe does not keep the service out of rotation until some write restarts it."""
+        if self._writer is None:
+            return False
+        try:
+            await self._writer.ensure_running()
+        except StoreUnavailable:
             return False
         return bool(await self._read(lambda c: c.execute("SELECT 1").fetchone()))
 
@@ -266,6 +301,12 @@ class SQLiteStore:
 
     async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
         wait_s: float = await self._write("take_token", destination, rate, burst, now)
+        return wait_s
+
+    async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
+        if self._writer_socket is None:
+            return self._key_buckets.take(key_id, rate, burst, now)  # one process: no round trip needed
+        wait_s: float = await self._write("take_key_token", key_id, rate, burst, now)
         return wait_s
 
     async def release(self, owner: str, ids: list[int]) -> None:

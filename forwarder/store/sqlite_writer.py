@@ -14,9 +14,10 @@ jobs `(job_id, operation, args)`; the writer answers each client's jobs of a gro
 `(job_id, error, result)`, where `error` is None or `(kind, message)` and kind is "store" (SQLite refused:
 the caller may retry later) or "bug". All jobs read together, from every client, share one transaction and
 one fsync (group commit); each runs in its own SAVEPOINT, so one failing job is rolled back alone. Answers
-leave only after COMMIT returned: an acknowledged write is on disk. The writer stops at EOF on stdin, after
-answering every job it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C cannot cut a transaction
-short: the parent decides when it ends.
+leave only after COMMIT returned: an acknowledged write is on disk. Ingest keys' rate limits (`take_key_token`)
+touch no file: the writer keeps those buckets in memory for every worker and answers them at once. The writer
+stops at EOF on stdin, after answering every job it read, and ignores SIGINT/SIGTERM so that a terminal's Ctrl-C
+cannot cut a transaction short: the parent decides when it ends.
 
 This file is run by path with `python -P` and imports only the standard library, so it starts in
 milliseconds; the client side is writer.py.
@@ -360,6 +361,26 @@ def take_token(
     return float((1 - tokens) / rate)
 
 
+class KeyBuckets:
+    """Ingest keys' token buckets, in memory: the writer keeps them for every worker it serves, so a key's rate limit
+    holds for the service as a whole without a disk write per request (a restart refills them, which is harmless)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when counted)
+
+    def take(self, key_id: str, rate: float, burst: float, now: float) -> float:
+        """0 when the request may go on (a token taken), else the seconds until a token will be there."""
+        burst = max(1.0, burst)
+        tokens, at = self._buckets.get(key_id, (burst, now))
+        tokens = min(burst, tokens + max(0.0, now - at) * rate)
+        at = max(at, now)
+        if tokens >= 1 - 1e-9:  # float rounding must not cost a whole extra wait
+            self._buckets[key_id] = (max(0.0, tokens - 1), at)
+            return 0.0
+        self._buckets[key_id] = (tokens, at)
+        return (1 - tokens) / rate
+
+
 def release(connection: sqlite3.Connection, counters: Counters, owner: str, ids: list[int]) -> None:
     connection.execute(
         """UPDATE outbox SET state = 0, lease_owner = NULL, attempts = attempts - 1, next_attempt_at = 0
@@ -572,6 +593,27 @@ def _socket_client(sock: socket.socket) -> Client:
     return Client(lambda: sock.recv(READ_SIZE), sock.sendall, sock.fileno())
 
 
+def take_key_token(
+    key_buckets: KeyBuckets, job: tuple[int, str, tuple[Any, ...]]
+) -> tuple[int, tuple[str, str] | None, Any]:
+    job_id, _, args = job
+    try:
+        return job_id, None, key_buckets.take(*args)
+    except Exception as error:  # noqa: BLE001 - a bug in one job is that job's caller's answer
+        return job_id, ("bug", f"{type(error).__name__}: {error}"), None
+
+
+def answer(
+    group: list[tuple[Client, tuple[int, str, tuple[Any, ...]]]], answers: list[tuple[int, tuple[str, str] | None, Any]]
+) -> None:
+    """Send each client the answers to its jobs of `group`, in one frame."""
+    by_client: dict[Client, list[tuple[int, tuple[str, str] | None, Any]]] = {}
+    for (client, _), answered in zip(group, answers, strict=True):
+        by_client.setdefault(client, []).append(answered)
+    for client, answered_jobs in by_client.items():
+        client.send(answered_jobs)
+
+
 def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> None:
     """Commit what the clients send until stdin closes; with `listen`, also take clients on that Unix socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -580,6 +622,7 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
     # SQLite's 2 MB keeps more of them between groups (measured: ~10% less writer CPU per event).
     connection = connect(path, synchronous, cache_mb=32)
     counters = Counters()
+    key_buckets = KeyBuckets()
     selector = selectors.DefaultSelector()
     parent = _pipe_client()
     selector.register(parent.fileno, selectors.EVENT_READ, parent)
@@ -605,14 +648,14 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
                 jobs += [(client, job) for job in client.fill()]
                 if client.closed:
                     selector.unregister(client.fileno)
+        # Rate limit checks touch no file: answered at once, not after the group's COMMIT.
+        in_memory = [pair for pair in jobs if pair[1][1] == "take_key_token"]
+        if in_memory:
+            jobs = [pair for pair in jobs if pair[1][1] != "take_key_token"]
+            answer(in_memory, [take_key_token(key_buckets, job) for _, job in in_memory])
         for start in range(0, len(jobs), max_group):
             group = jobs[start : start + max_group]
-            answers = commit_group(connection, counters, [job for _, job in group])
-            by_client: dict[Client, list[tuple[int, tuple[str, str] | None, Any]]] = {}
-            for (client, _), answer in zip(group, answers, strict=True):
-                by_client.setdefault(client, []).append(answer)
-            for client, answered in by_client.items():
-                client.send(answered)
+            answer(group, commit_group(connection, counters, [job for _, job in group]))
         for client in [client for client in sockets if client.closed]:
             sockets.pop(client).close()
     connection.close()

@@ -66,7 +66,8 @@ class WriterClient:
     def is_alive(self) -> bool:
         return self._answers is not None and not self._answers.done()
 
-    async def call(self, operation: str, *args: Any) -> Any:
+    async def ensure_running(self) -> None:
+        """Start a new writer, or reconnect to the shared one, if ours went away; StoreUnavailable if we cannot."""
         if self._closed:
             raise StoreUnavailable("the store is closed")
         if not self.is_alive():
@@ -74,6 +75,9 @@ class WriterClient:
                 if not self.is_alive() and not self._closed:
                     await self.start()  # raises StoreUnavailable while the shared writer is not back yet
                     log.warning("store.writer_reconnected" if self._socket else "store.writer_restarted")
+
+    async def call(self, operation: str, *args: Any) -> Any:
+        await self.ensure_running()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._next_id += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from ..errors import DeliveryError, Outcome, PermanentError, RetryableError
 
 TRACK_PATH = "/open_api/v1.3/event/track/"
+REDACTED = "[redacted]"
 
 # Codes worth retrying: rate limits and TikTok-side errors (digest section 8.3).
 RATE_LIMIT_CODES = frozenset({40100, 51021})
@@ -102,11 +104,15 @@ def track_body(envelope: dict[str, Any], data: list[bytes]) -> bytes:
 
 
 class EventsApiClient:
-    """Posts batches to the Events API at `base_url` over one shared httpx.AsyncClient."""
+    """Posts batches to the Events API at `base_url` over one shared httpx.AsyncClient.
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+    `scrub` removes every configured secret from the text of TikTok's answers before anyone sees or stores it.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, scrub: Callable[[str], str] | None = None) -> None:
         self._http = http
         self._url = base_url.rstrip("/") + TRACK_PATH
+        self._scrub = scrub
 
     async def send(self, body: bytes, access_token: str) -> Outcome:
         try:
@@ -118,14 +124,19 @@ class EventsApiClient:
         except httpx.TransportError as error:
             raise RetryableError(Outcome(None, None, f"connection error: {type(error).__name__}")) from None
         try:
-            return _without(access_token, classify(response))
+            return self._without_secrets(access_token, classify(response))
         except DeliveryError as error:
-            _without(access_token, error.outcome)
+            self._without_secrets(access_token, error.outcome)
             raise
 
+    def _without_secrets(self, token: str, outcome: Outcome) -> Outcome:
+        """An upstream message may echo a secret back; it must not reach our logs, store, stats or pages."""
+        outcome.message = self._clean(outcome.message, token)
+        if outcome.request_id:
+            outcome.request_id = self._clean(outcome.request_id, token)
+        return outcome
 
-def _without(secret: str, outcome: Outcome) -> Outcome:
-    """An upstream message may echo the token back; it must not reach our logs, store or stats."""
-    if secret and secret in outcome.message:
-        outcome.message = outcome.message.replace(secret, "[redacted]")
-    return outcome
+    def _clean(self, text: str, token: str) -> str:
+        if self._scrub is not None:
+            text = self._scrub(text)
+        return text.replace(token, REDACTED) if token else text
