@@ -125,4 +125,7 @@ def test_every_event_lands_in_the_one_emulator(tmp_path: Path) -> None:
         wait_for(lambda: set(at_once(12, count)) == {100}, timeout_s=30)
         # Whichever worker a control request reaches, it answers for the same emulator.
         seen = at_once(24, count)
+        # The shared emulator has no guard of its own: each worker's proxy asks for the admin credential.
+        unguarded = at_once(8, lambda i: httpx.get(f"{base}/_emulator/_control/events", timeout=10).status_code)
     assert set(seen) == {100}
+    assert set(unguarded) == {401}
