@@ -17,11 +17,20 @@ from itertools import groupby
 import anyio
 import structlog
 
-from .errors import DeliveryError, Outcome, PermanentError, RetryableError
+from .errors import (
+    DeliveryError,
+    DestinationRefused,
+    Outcome,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    UnknownCodeError,
+)
 from .metrics import Metrics
 from .settings import DeliverySettings, DestinationSettings
 from .store import Claimed, Pause, Resolution, State, Store
-from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, is_rate_limited, track_body
+from .tiktok.client import EventsApiClient, is_rate_limited, track_body
+from .tiktok.codes import classify_code, operator_reason
 from .tiktok.payload import envelope
 
 log = structlog.get_logger(__name__)
@@ -114,7 +123,7 @@ async def _update_pause(delivery: Delivery, name: str, pause: Pause | None, reso
     timeouts, rate limits) open it after `breaker_failures`; a paused destination is probed with one event and
     resumes as soon as TikTok settles one (delivered, or refused for the event's own fault)."""
     now = delivery.clock()
-    refused = next((r.outcome for r in resolutions if not r.counts_as_attempt), None)
+    refused = next((r.outcome for r in resolutions if _is_refusal(r)), None)
     # Rate limiting is answered by backoff and the local limiter, not by opening the circuit.
     failing = all(r.state == State.PENDING for r in resolutions) and not all(
         is_rate_limited(r.outcome) for r in resolutions
@@ -127,22 +136,25 @@ async def _update_pause(delivery: Delivery, name: str, pause: Pause | None, reso
         return
     if pause is not None:
         probes = pause.probes + 1
-        reason, code = (refused.message, refused.tiktok_code) if refused else (pause.reason, pause.tiktok_code)
+        kind, reason = _refusal(refused) if refused else (pause.kind, pause.reason)
+        code = refused.tiktok_code if refused else pause.tiktok_code
         await delivery.store.pause(
-            Pause(name, reason, code, pause.paused_at, now + _pause_delay(delivery, pause, probes), probes)
+            Pause(name, reason, code, pause.paused_at, now + _pause_delay(delivery, pause, probes), probes, kind)
         )
         log.warning("destination.probe_failed", destination=name, tiktok_code=code, failed_probes=probes)
         return
     if refused is not None:
+        kind, reason = _refusal(refused)
         await delivery.store.pause(
-            Pause(name, refused.message, refused.tiktok_code, now, now + delivery.probe_delay_s(0), 0)
+            Pause(name, reason, refused.tiktok_code, now, now + delivery.probe_delay_s(0), 0, kind=kind)
         )
         log.error(
             "destination.paused",
             destination=name,
             tiktok_code=refused.tiktok_code,
             http_status=refused.http_status,
-            reason=refused.message,
+            reason=reason,
+            kind=kind,
             request_id=refused.request_id,
         )
         return
@@ -163,6 +175,19 @@ async def _update_pause(delivery: Delivery, name: str, pause: Pause | None, reso
             tiktok_code=last.tiktok_code,
             http_status=last.http_status,
         )
+
+
+def _is_refusal(resolution: Resolution) -> bool:
+    """TikTok refused the destination itself (credentials or a request-wide setting), not these events."""
+    return not resolution.counts_as_attempt and not is_rate_limited(resolution.outcome)
+
+
+def _refusal(outcome: Outcome) -> tuple[str, str]:
+    """The pause kind and reason for a refusal: a setting refused gets what to fix in its reason."""
+    code = outcome.tiktok_code
+    if code is not None and classify_code(code, outcome.message) == "config":
+        return "configuration", operator_reason(code, outcome.message)
+    return "credentials", outcome.message
 
 
 def _pause_delay(delivery: Delivery, pause: Pause, probes: int) -> float:
@@ -189,10 +214,13 @@ async def _send(
     try:
         await delivery.acquire_token(name, destination.rate_limit_per_s)
         outcome = await _timed_send(delivery, name, body, destination.access_token.get_secret_value())
-    except AuthError as error:
-        # The destination's credentials, not these events, were refused: keep them pending, uncounted.
+    except DestinationRefused as error:
+        # The destination's credentials or settings, not these events, were refused: keep them pending, uncounted.
         now = delivery.clock()
         return [Resolution(ids, State.PENDING, error.outcome, now, earlier, counts_as_attempt=False)]
+    except RateLimited as error:
+        _log_failure("delivery.rate_limited", name, rows, error)
+        return [_back_off(delivery, rows, error, earlier)]
     except RetryableError as error:
         _log_failure("delivery.retry", name, rows, error)
         return [_retry(delivery, rows, error, earlier)]
@@ -201,6 +229,8 @@ async def _send(
             return await _isolate(delivery, destination, rows, error, earlier)
         _log_failure("delivery.failed", name, rows, error)
         return [Resolution(ids, State.FAILED, error.outcome, earlier=earlier)]
+    if outcome.refused is not None:
+        return await _partial(delivery, destination, rows, outcome, earlier)
     log.info("delivery.delivered", destination=name, events=len(rows), request_id=outcome.request_id)
     return [Resolution(ids, State.DELIVERED, outcome, earlier=earlier)]
 
@@ -235,6 +265,64 @@ async def _isolate(
         _send(delivery, destination, rows[:middle], history), _send(delivery, destination, rows[middle:], history)
     )
     return [*halves[0], *halves[1]]
+
+
+async def _partial(
+    delivery: Delivery, destination: DestinationSettings, rows: list[Claimed], outcome: Outcome, earlier: list[Outcome]
+) -> list[Resolution]:
+    """A 20001: fail the events TikTok names as refused, deliver the rest; never a plain success.
+
+    When the answer names no event, a batch is split in two and each half sent again (TikTok's event_id dedup
+    absorbs what it already took) until each refusal is pinned to its event.
+    """
+    refused = outcome.refused or {}
+    log.warning(
+        "delivery.partial",
+        destination=rows[0].destination,
+        events=len(rows),
+        refused=len(refused),
+        message=outcome.message,
+        request_id=outcome.request_id,
+    )
+    if not refused and len(rows) > 1:
+        history = [*earlier, outcome]
+        middle = len(rows) // 2
+        halves = await asyncio.gather(
+            _send(delivery, destination, rows[:middle], history), _send(delivery, destination, rows[middle:], history)
+        )
+        return [*halves[0], *halves[1]]
+    resolutions = [
+        Resolution(
+            [row.id],
+            State.FAILED,
+            _partial_outcome(outcome, f"refused in a partial answer (20001): {refused[index]}"),
+            earlier=earlier,
+        )
+        for index, row in enumerate(rows)
+        if index in refused
+    ]
+    kept = [row.id for index, row in enumerate(rows) if index not in refused]
+    if kept:
+        note = (
+            f"accepted in a partial answer (20001) that refused {len(refused)} of {len(rows)} events"
+            if refused
+            else "TikTok answered 20001 (partial) for this event without naming what it refused"
+        )
+        resolutions.append(Resolution(kept, State.DELIVERED, _partial_outcome(outcome, note), earlier=earlier))
+    return resolutions
+
+
+def _partial_outcome(outcome: Outcome, message: str) -> Outcome:
+    return Outcome(
+        outcome.http_status, outcome.tiktok_code, f"{message}; TikTok: {outcome.message}", outcome.request_id
+    )
+
+
+def _back_off(delivery: Delivery, rows: list[Claimed], error: RateLimited, earlier: list[Outcome]) -> Resolution:
+    """Rate limited: wait (never sooner than Retry-After) without spending an attempt; TikTok will take the events
+    once the limit passes, so a rate limit never dead-letters them (the oldest-pending age shows a long one)."""
+    next_at = delivery.clock() + delivery.backoff_s(max(row.attempts for row in rows), error.retry_after_s)
+    return Resolution([r.id for r in rows], State.PENDING, error.outcome, next_at, earlier, counts_as_attempt=False)
 
 
 def _retry(delivery: Delivery, rows: list[Claimed], error: RetryableError, earlier: list[Outcome]) -> Resolution:
