@@ -137,7 +137,7 @@ TABLE: dict[int, Code] = {
 
 # A 40002 naming a field of the request envelope is one wrong setting, not one wrong event: splitting the batch
 # would fail every event in turn (stape #33: "Invalid value for event_source_id: not a valid string.").
-_ENVELOPE_FIELD = re.compile(r"\b(event_source_id|event_source|partner_name|test_event_code)\b(?!\.)")
+_ENVELOPE_FIELD = re.compile(r"\b(event_source_id|event_source|partner_name|test_event_code)\b")
 _EVENT_PATH = re.compile(r"\b(?:[Bb]atch|data)\.\d+\.")
 
 
