@@ -19,6 +19,7 @@ from forwarder.errors import (
     SettingRefused,
     UnknownCodeError,
 )
+from forwarder.metrics import Metrics
 from forwarder.settings import Settings
 from forwarder.store import IngestWrite, OutboxItem, SQLiteStore, State
 from forwarder.tiktok.client import EventsApiClient, classify
@@ -116,6 +117,7 @@ class Emulated:
             owner="codes",
             partner_name="ForwarderTests",
             clock=self.clock,
+            metrics=Metrics(),
         )
 
     async def script(self, **spec: Any) -> None:
@@ -199,6 +201,11 @@ async def test_a_partial_answer_fails_only_the_events_tiktok_names(store: SQLite
     assert "accepted in a partial answer (20001) that refused 2 of 5 events" in rows["e0"][2]
     assert sorted(e["event_id"] for e in (await tiktok.view())["events"]) == ["e0", "e2", "e4"]
     assert (await tiktok.view())["requests"] == 1
+    assert tiktok.delivery.metrics is not None
+    sample = tiktok.delivery.metrics.registry.get_sample_value
+    labels = {"destination": "app_main"}
+    assert sample("forwarder_events_partial_total", {**labels, "outcome": "delivered"}) == 3
+    assert sample("forwarder_events_partial_total", {**labels, "outcome": "refused"}) == 2
 
 
 async def test_a_partial_answer_naming_nothing_is_split_until_each_event_is_settled(

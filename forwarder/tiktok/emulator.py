@@ -17,7 +17,8 @@ on (event_source_id, event, event_id) as TikTok does, and can be told to misbeha
                                "failure_ratio": 0.5, "failure": {"code": 40100},   that share of requests fails
                                "rate_limit_per_s": 20,              more requests per second per token: 40100
                                "reject_event_ids": ["..."],         a request carrying one gets 40002 naming it
-                               "partial_event_ids": ["..."]}        20001: these refused, the others accepted
+                               "partial_event_ids": ["..."],        20001: these refused, the others accepted
+                               "token_answers": {"<token>": {"code": 40063}}}   every request with that token
                               a scripted answer can be any TikTok code, with `message` and `data`
   POST   /_control/reset      back to a well-behaved, empty emulator
 
@@ -73,6 +74,7 @@ class EmulatorState:
     rate_limit_per_s: float = 0.0
     reject_event_ids: set[str] = field(default_factory=set)
     partial_event_ids: set[str] = field(default_factory=set)
+    token_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (second, requests in it)
     requests: int = 0
@@ -229,6 +231,7 @@ def configure(state: EmulatorState, spec: dict[str, Any]) -> None:
     state.rate_limit_per_s = float(spec.get("rate_limit_per_s", state.rate_limit_per_s))
     state.reject_event_ids = set(spec.get("reject_event_ids", state.reject_event_ids))
     state.partial_event_ids = set(spec.get("partial_event_ids", state.partial_event_ids))
+    state.token_answers = {k: dict(v) for k, v in dict(spec.get("token_answers", state.token_answers)).items()}
 
 
 def control_token_required(token: str) -> Authorize:
@@ -277,6 +280,8 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
             return await scripted(state.script.popleft())
         if state.failure_ratio and state.rng.random() < state.failure_ratio:
             return await scripted(state.failure)
+        if token in state.token_answers:
+            return await scripted(state.token_answers[token])
         if not token or token in state.revoked_tokens:
             return _answer(40105, "Access token is incorrect or has been revoked.")
         if state.is_over_rate_limit(token):
