@@ -86,6 +86,8 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("data.0.properties.contents.0.quantity", 1.5, "quantity"),
         ("data.0.app", KeyError, "data.0.app.app_id"),
         ("data.0.limited_data_use", "no", "limited_data_use"),
+        ("data.0.properties.content_type", "hotel", "content_type: must be one of product, product_group"),
+        ("data.0.properties.num_items", "2", "num_items"),
     ],
 )
 def test_invalid_requests_get_40002_in_an_http_200(emulator: TestClient, path: str, value: Any, message: str) -> None:
@@ -119,6 +121,7 @@ def test_custom_events_and_web_pages(emulator: TestClient) -> None:
         ("data.0.user.phone", HASH.upper(), "user.phone"),  # SHA-256, but TikTok does not say which case
         ("data.0.user.email", [HASH, HASH.upper()], "user.email"),
         ("data.0.event", "CompleteRegistration", "event"),  # web's name on an app event: custom or refused?
+        ("data.0.user.ttclid", "E.C.P.abc", "user.ttclid"),  # documented for web events only
     ],
 )
 def test_what_tiktok_does_not_document_is_accepted_with_a_warning(

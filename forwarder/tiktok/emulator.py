@@ -51,6 +51,8 @@ from .client import TRACK_PATH
 
 _HASHED = re.compile(r"[0-9a-f]{64}")
 _HASHED_USER_FIELDS = ("email", "phone", "external_id")
+_WEB_ONLY, _APP_ONLY = frozenset({"ttclid", "ttp"}), frozenset({"idfa", "idfv", "gaid", "att_status"})
+_FIELDS_OF_THE_OTHER_SOURCE = {"web": _APP_ONLY, "app": _WEB_ONLY, "offline": _APP_ONLY, "crm": _APP_ONLY}
 _ATT_STATUSES = frozenset({"AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"})
 MAX_EVENTS = 1000
 
@@ -156,6 +158,10 @@ def _validate_event(where: str, event: Any, source: str, standard: frozenset[str
     if "limited_data_use" in event and not isinstance(event["limited_data_use"], bool):
         raise Invalid(f"{where}.limited_data_use: Not a valid boolean.")
     _validate_user(f"{where}.user", event.get("user", {}), warn)
+    user = event.get("user", {})
+    for key in sorted(set(user) & _FIELDS_OF_THE_OTHER_SOURCE.get(source, frozenset())):
+        # TikTok's reference says which source a field is valid for, not what it does with it elsewhere.
+        warn(f"user.{key}", f"documented for another event source than {source}: TikTok may ignore it")
     _validate_properties(f"{where}.properties", event.get("properties", {}))
     if source == "app" and not (isinstance(event.get("app"), dict) and isinstance(event["app"].get("app_id"), str)):
         raise Invalid(f"{where}.app.app_id: Missing data for required field.")
@@ -195,6 +201,10 @@ def _validate_properties(where: str, properties: Any) -> None:
     for key in ("order_id", "shop_id", "content_type", "search_string", "description"):
         if key in properties and not isinstance(properties[key], str):
             raise Invalid(f"{where}.{key}: Not a valid string.")
+    if properties.get("content_type", "product") not in ("product", "product_group"):
+        raise Invalid(f"{where}.content_type: must be one of product, product_group.")
+    if "num_items" in properties and not _is_int(properties["num_items"]):
+        raise Invalid(f"{where}.num_items: Not a valid integer.")
     if "content_ids" in properties and not (
         isinstance(properties["content_ids"], list) and all(isinstance(v, str) for v in properties["content_ids"])
     ):
