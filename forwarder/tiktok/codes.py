@@ -1,15 +1,18 @@
 """TikTok's return codes as data: what each means for a request to `/event/track/` and what we do about it.
 
-Sources, per row in `evidence`: TikTok's "Return codes" page of the API for Business
-(https://business-api.tiktok.com/portal/docs?id=1737172488964097), as mirrored by the return-code table of
-TikTok's official SDK (github.com/tiktok/tiktok-business-api-sdk) and read for issue 13 ("issue 13");
+Sources, per row in `evidence`: TikTok's return-code table ("Return codes" of the API for Business,
+https://business-api.tiktok.com/portal/docs?id=1737172488964097, carried by TikTok's official SDK
+github.com/tiktok/tiktok-business-api-sdk) as classified in issue 13 ("issue 13": the table itself was not in
+the stored copies searched for this module, so a row backed by issue 13 alone has its class from there and its
+wording from us);
 SleekFlow's copy of TikTok's Business API code list ("sleekflow"); RudderStack `tiktok_ads/networkHandler.js`
 ("rudderstack": 0|20001 OK, 40100 throttle, 40001|40002 abort); Airbyte `source-tiktok-marketing`
 ("airbyte": 40100 rate limited, 60001 maintenance, 40105 token); stape-io/tiktok-tag issues #10 and #33 (real
-40002 answers). Neither TikTok nor a peer documents the body of a 20001 answer for `/event/track/`: `refused`
-in client.py reads the shapes listed there and nothing is inferred when the answer names no event.
+40002 answers). Neither TikTok nor a peer documents the body of a 20001 answer for `/event/track/`:
+`refused_events` in client.py reads the shapes listed there; an answer naming no event gets its batch split and
+each half sent again (TikTok's event_id dedup keeps what it already took once).
 
-Classes, each handled by one rule in delivery.py:
+Classes, each handled by one rule in delivery.py and circuit.py:
   ok          delivered
   partial     20001: the events the answer names as refused fail, the rest are delivered (never a plain success)
   credential  the token or its permission: pause the destination, keep its events, probe with one event
