@@ -166,5 +166,5 @@ def operator_reason(code: int | None, message: str) -> str:
     if known is None:
         return message
     if classify_code(code or 0, message) == "config" and known.kind != "config":
-        return f"{message} (a request-wide setting was refused: check the destination's event_source_id)"
+        return f"{message} (a setting every request carries was refused: fix the one the message names)"
     return f"{message} ({known.meaning}: {known.action})"
