@@ -1,6 +1,7 @@
 """Deliver the outbox, one destination at a time so none waits on another.
 
-`deliver_destination` is one pass for one destination (claim, send per test code, record, pause or resume);
+`deliver_destination` is one pass for one destination (claim, send per test code, record, then `circuit.py`
+pauses or resumes it);
 `deliver_due` runs one pass for every destination. `worker.py` loops the passes.
 """
 
@@ -17,11 +18,20 @@ from itertools import groupby
 import anyio
 import structlog
 
-from .errors import DeliveryError, Outcome, PermanentError, RetryableError
+from .circuit import update_pause
+from .errors import (
+    DeliveryError,
+    DestinationRefused,
+    Outcome,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    UnknownCodeError,
+)
 from .metrics import Metrics
 from .settings import DeliverySettings, DestinationSettings
 from .store import Claimed, Pause, Resolution, State, Store
-from .tiktok.client import AuthError, EventsApiClient, UnknownCodeError, is_rate_limited, track_body
+from .tiktok.client import EventsApiClient, track_body
 from .tiktok.payload import envelope
 
 log = structlog.get_logger(__name__)
@@ -100,75 +110,13 @@ async def deliver_destination(delivery: Delivery, name: str, pause: Pause | None
     resolutions = [resolution for result in results for resolution in result]
     with anyio.CancelScope(shield=True):
         await delivery.store.resolve(delivery.owner, resolutions, delivery.clock())
-        await _update_pause(delivery, name, pause, resolutions)
+        await update_pause(delivery, name, pause, resolutions)
     if delivery.metrics is not None:
         created = {c.id: c.created_at for c in claimed}
         now = delivery.clock()
         lags = [now - created[i] for r in resolutions if r.state == State.DELIVERED for i in r.ids]
         delivery.metrics.record_resolutions(name, resolutions, lags)
     return len(claimed)
-
-
-async def _update_pause(delivery: Delivery, name: str, pause: Pause | None, resolutions: list[Resolution]) -> None:
-    """The circuit per destination: TikTok refusing credentials pauses it at once; repeated failed passes (5xx,
-    timeouts, rate limits) open it after `breaker_failures`; a paused destination is probed with one event and
-    resumes as soon as TikTok settles one (delivered, or refused for the event's own fault)."""
-    now = delivery.clock()
-    refused = next((r.outcome for r in resolutions if not r.counts_as_attempt), None)
-    # Rate limiting is answered by backoff and the local limiter, not by opening the circuit.
-    failing = all(r.state == State.PENDING for r in resolutions) and not all(
-        is_rate_limited(r.outcome) for r in resolutions
-    )
-    if not failing and refused is None:
-        delivery.failing_passes[name] = 0
-        if pause is not None:
-            await delivery.store.resume(name)
-            log.info("destination.resumed", destination=name, paused_s=round(now - pause.paused_at, 1))
-        return
-    if pause is not None:
-        probes = pause.probes + 1
-        reason, code = (refused.message, refused.tiktok_code) if refused else (pause.reason, pause.tiktok_code)
-        await delivery.store.pause(
-            Pause(name, reason, code, pause.paused_at, now + _pause_delay(delivery, pause, probes), probes)
-        )
-        log.warning("destination.probe_failed", destination=name, tiktok_code=code, failed_probes=probes)
-        return
-    if refused is not None:
-        await delivery.store.pause(
-            Pause(name, refused.message, refused.tiktok_code, now, now + delivery.probe_delay_s(0), 0)
-        )
-        log.error(
-            "destination.paused",
-            destination=name,
-            tiktok_code=refused.tiktok_code,
-            http_status=refused.http_status,
-            reason=refused.message,
-            request_id=refused.request_id,
-        )
-        return
-    failed = delivery.failing_passes.get(name, 0) + 1
-    delivery.failing_passes[name] = failed
-    if failed >= delivery.policy.breaker_failures:
-        last = resolutions[-1].outcome
-        reason = f"circuit open after {failed} failed passes in a row; last: {last.message}"
-        await delivery.store.pause(
-            Pause(name, reason, last.tiktok_code, now, now + delivery.policy.breaker_cooldown_s, 0, kind="breaker")
-        )
-        delivery.failing_passes[name] = 0
-        log.error(
-            "destination.circuit_open",
-            destination=name,
-            failed_passes=failed,
-            last_error=last.message,
-            tiktok_code=last.tiktok_code,
-            http_status=last.http_status,
-        )
-
-
-def _pause_delay(delivery: Delivery, pause: Pause, probes: int) -> float:
-    if pause.kind == "breaker":
-        return float(min(delivery.policy.pause_probe_cap_s, delivery.policy.breaker_cooldown_s * 2.0**probes))
-    return delivery.probe_delay_s(probes)
 
 
 async def _send(
@@ -189,10 +137,13 @@ async def _send(
     try:
         await delivery.acquire_token(name, destination.rate_limit_per_s)
         outcome = await _timed_send(delivery, name, body, destination.access_token.get_secret_value())
-    except AuthError as error:
-        # The destination's credentials, not these events, were refused: keep them pending, uncounted.
+    except DestinationRefused as error:
+        # The destination's credentials or settings, not these events, were refused: keep them pending, uncounted.
         now = delivery.clock()
         return [Resolution(ids, State.PENDING, error.outcome, now, earlier, counts_as_attempt=False)]
+    except RateLimited as error:
+        _log_failure("delivery.rate_limited", name, rows, error)
+        return [_back_off(delivery, rows, error, earlier)]
     except RetryableError as error:
         _log_failure("delivery.retry", name, rows, error)
         return [_retry(delivery, rows, error, earlier)]
@@ -201,6 +152,8 @@ async def _send(
             return await _isolate(delivery, destination, rows, error, earlier)
         _log_failure("delivery.failed", name, rows, error)
         return [Resolution(ids, State.FAILED, error.outcome, earlier=earlier)]
+    if outcome.refused is not None:
+        return await _partial(delivery, destination, rows, outcome, earlier)
     log.info("delivery.delivered", destination=name, events=len(rows), request_id=outcome.request_id)
     return [Resolution(ids, State.DELIVERED, outcome, earlier=earlier)]
 
@@ -235,6 +188,64 @@ async def _isolate(
         _send(delivery, destination, rows[:middle], history), _send(delivery, destination, rows[middle:], history)
     )
     return [*halves[0], *halves[1]]
+
+
+async def _partial(
+    delivery: Delivery, destination: DestinationSettings, rows: list[Claimed], outcome: Outcome, earlier: list[Outcome]
+) -> list[Resolution]:
+    """A 20001: fail the events TikTok names as refused, deliver the rest; never a plain success.
+
+    When the answer names no event, a batch is split in two and each half sent again (TikTok's event_id dedup
+    absorbs what it already took) until each refusal is pinned to its event.
+    """
+    refused = outcome.refused or {}
+    log.warning(
+        "delivery.partial",
+        destination=rows[0].destination,
+        events=len(rows),
+        refused=len(refused),
+        message=outcome.message,
+        request_id=outcome.request_id,
+    )
+    if not refused and len(rows) > 1:
+        history = [*earlier, outcome]
+        middle = len(rows) // 2
+        halves = await asyncio.gather(
+            _send(delivery, destination, rows[:middle], history), _send(delivery, destination, rows[middle:], history)
+        )
+        return [*halves[0], *halves[1]]
+    resolutions = [
+        Resolution(
+            [row.id],
+            State.FAILED,
+            _partial_outcome(outcome, f"refused in a partial answer (20001): {refused[index]}"),
+            earlier=earlier,
+        )
+        for index, row in enumerate(rows)
+        if index in refused
+    ]
+    kept = [row.id for index, row in enumerate(rows) if index not in refused]
+    if kept:
+        note = (
+            f"accepted in a partial answer (20001) that refused {len(refused)} of {len(rows)} events"
+            if refused
+            else "TikTok answered 20001 (partial) for this event without naming what it refused"
+        )
+        resolutions.append(Resolution(kept, State.DELIVERED, _partial_outcome(outcome, note), earlier=earlier))
+    return resolutions
+
+
+def _partial_outcome(outcome: Outcome, message: str) -> Outcome:
+    return Outcome(
+        outcome.http_status, outcome.tiktok_code, f"{message}; TikTok: {outcome.message}", outcome.request_id
+    )
+
+
+def _back_off(delivery: Delivery, rows: list[Claimed], error: RateLimited, earlier: list[Outcome]) -> Resolution:
+    """Rate limited: wait (never sooner than Retry-After) without spending an attempt; TikTok will take the events
+    once the limit passes, so a rate limit never dead-letters them (the oldest-pending age shows a long one)."""
+    next_at = delivery.clock() + delivery.backoff_s(max(row.attempts for row in rows), error.retry_after_s)
+    return Resolution([r.id for r in rows], State.PENDING, error.outcome, next_at, earlier, counts_as_attempt=False)
 
 
 def _retry(delivery: Delivery, rows: list[Claimed], error: RetryableError, earlier: list[Outcome]) -> Resolution:

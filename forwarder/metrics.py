@@ -68,6 +68,12 @@ class Metrics:
         self.failed = Counter(
             "forwarder_events_failed", "Events given up on", ["destination", "tiktok_code"], registry=r
         )
+        self.partial = Counter(
+            "forwarder_events_partial",
+            "Events settled by a partial answer (20001): delivered or refused",
+            ["destination", "outcome"],
+            registry=r,
+        )
         self.pending = _queue_gauge("forwarder_pending_events", "Events waiting for delivery", r)
         self.in_flight = _queue_gauge("forwarder_in_flight_events", "Events being sent", r)
         self.oldest_pending = _queue_gauge(
@@ -146,6 +152,9 @@ class Metrics:
                 else "transport"
             )
             count = len(resolution.ids)
+            if resolution.outcome.tiktok_code == 20001:  # a partial answer is never counted as a plain success
+                settled = "delivered" if resolution.state == State.DELIVERED else "refused"
+                self.partial.labels(destination, settled).inc(count)
             if resolution.state == State.DELIVERED:
                 self.delivered.labels(destination).inc(count)
             elif resolution.state == State.FAILED:

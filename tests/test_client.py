@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from forwarder.errors import PermanentError, RetryableError
+from forwarder.errors import PermanentError, RateLimited, RetryableError, SettingRefused
 from forwarder.tiktok.client import AuthError, EventsApiClient, UnknownCodeError, classify, parse_retry_after
 
 from .conftest import TIKTOK
@@ -32,7 +32,7 @@ ANSWERS: list[tuple[int, Any, Any]] = [
             "message": "Invalid value for event_source_id: not a valid string.",
             "request_id": "20250103073127BF3B94E1C8AF2EC6xxxxxx",
         },
-        PermanentError,
+        SettingRefused,  # the envelope's event_source_id, not an event: splitting the batch cannot help
     ),
     (200, {"code": 40002, "message": "Batch.0.properties.contents.0.content_id: Not a valid string"}, PermanentError),
     (
@@ -44,17 +44,17 @@ ANSWERS: list[tuple[int, Any, Any]] = [
         },
         AuthError,
     ),
-    (200, {"code": 40100, "message": "Too many requests. Please retry in some time."}, RetryableError),
+    (200, {"code": 40100, "message": "Too many requests. Please retry in some time."}, RateLimited),
     (200, {"code": 40105, "message": "Access token is incorrect or has been revoked."}, AuthError),
-    (200, {"code": 40100, "message": "App reaches the QPS limit."}, RetryableError),
+    (200, {"code": 40100, "message": "App reaches the QPS limit."}, RateLimited),
     (200, {"code": 40000, "message": "Invalid Price Field"}, PermanentError),
-    (200, {"code": 51021, "message": "Too many requests"}, RetryableError),
+    (200, {"code": 51021, "message": "Too many requests"}, RateLimited),
     (200, {"code": 50002, "message": "Service temporarily unavailable"}, RetryableError),
     (200, {"code": 41234, "message": "something new"}, UnknownCodeError),
     (200, "<html>OK</html>", RetryableError),  # 2xx without TikTok's envelope proves nothing
     (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", RetryableError),
     (503, "", RetryableError),
-    (429, "", RetryableError),
+    (429, "", RateLimited),
     (408, "", RetryableError),
     (401, {"code": 40105, "message": "bad token"}, AuthError),
     (400, {"code": 40002, "message": "bad"}, PermanentError),

@@ -135,3 +135,34 @@ def test_rate_limiting_slows_delivery_without_losing_events(tmp_path: Path) -> N
             stats = c.stats(name)
             assert (stats["delivered"], stats["failed"], stats["pending"]) == (60, 0, 0)
             assert stats["retried"] > 0
+
+
+def test_a_refused_partner_name_pauses_with_the_fix_and_loses_nothing(tmp_path: Path) -> None:
+    """Issue 13 item 3: a request-wide setting refused (40063) pauses its destination, not every event."""
+    with cluster(tmp_path) as c:
+        c.script(token_answers={"alpha-token": {"code": 40063, "message": "Invalid value for partner_name."}})
+        ids = {f"n-{i}" for i in range(5)}
+        c.post([event(event_id=i) for i in sorted(ids)])
+        c.wait(lambda: set(c.received("222")) == ids)
+        c.wait(lambda: c.stats("alpha")["state"] == "paused")
+        alpha = c.stats("alpha")
+        assert alpha["paused"]["tiktok_code"] == 40063 and "partner_name" in alpha["paused"]["reason"]
+        assert (alpha["pending"], alpha["failed"]) == (5, 0)
+        c.script(token_answers={})  # the operator fixed partner_name
+        c.wait(lambda: set(c.received("111")) == ids)
+        c.wait(lambda: c.stats("alpha")["state"] == "active")
+        assert c.stats("alpha")["failed"] == 0
+
+
+def test_a_partial_answer_fails_only_the_refused_event(tmp_path: Path) -> None:
+    """Issue 13 item 3: a 20001 naming one refused event fails that event and delivers the others."""
+    with cluster(tmp_path) as c:
+        c.script(partial_event_ids=["x-2"])
+        c.post([event(event_id=f"x-{i}") for i in range(6)])
+        good = {f"x-{i}" for i in range(6)} - {"x-2"}
+        c.wait(lambda: c.stats("alpha")["failed"] == 1 and c.stats("beta")["failed"] == 1)
+        for name, source_id in (("alpha", "111"), ("beta", "222")):
+            stats = c.stats(name)
+            assert (stats["delivered"], stats["failed"], stats["pending"]) == (5, 1, 0)
+            assert "refused in a partial answer (20001)" in stats["last_error"]["message"]
+            assert set(c.received(source_id)) == good

@@ -146,7 +146,8 @@ async def test_retry_then_success(store: SQLiteStore, settings: Settings) -> Non
         clock.now += 60
     assert await states(store) == {"1": State.DELIVERED}
     attempts = await store.query("SELECT attempt, http_status, tiktok_code, request_id FROM attempts ORDER BY id")
-    assert attempts == [(1, 503, None, None), (2, 200, 40100, "req-rl"), (3, None, None, None), (4, 200, 0, "req-ok")]
+    # A rate limit (40100) is not an attempt: the next request is attempt 2 again.
+    assert attempts == [(1, 503, None, None), (1, 200, 40100, "req-rl"), (2, None, None, None), (3, 200, 0, "req-ok")]
     stats = (await store.stats(clock()))["destinations"]["app_main"]
     assert (stats["delivered"], stats["retried"]) == (1, 3)
 

@@ -77,7 +77,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("data.0.event_time", 1_795_000_000_000, "seconds"),
         ("data.0.event_time", "1795000000", "data.0.event_time"),
         ("data.0.user.email", ["a@example.com"], "data.0.user.email: must be a SHA-256"),
-        ("data.0.user.phone", HASH.upper(), "data.0.user.phone"),
+        ("data.0.user.phone", "+14155550123", "data.0.user.phone"),
         ("data.0.user.att_status", "YES", "att_status"),
         ("data.0.properties.value", "9.99", "data.0.properties.value"),
         ("data.0.properties.currency", "usd", "currency"),
@@ -85,8 +85,9 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("data.0.properties.contents.0.content_id", 42, "contents.0.content_id: Not a valid string"),
         ("data.0.properties.contents.0.quantity", 1.5, "quantity"),
         ("data.0.app", KeyError, "data.0.app.app_id"),
-        ("data.0.event", "CompleteRegistration", "not a standard event for event_source app"),
         ("data.0.limited_data_use", "no", "limited_data_use"),
+        ("data.0.properties.content_type", "hotel", "content_type: must be one of product, product_group"),
+        ("data.0.properties.num_items", "2", "num_items"),
     ],
 )
 def test_invalid_requests_get_40002_in_an_http_200(emulator: TestClient, path: str, value: Any, message: str) -> None:
@@ -111,8 +112,59 @@ def test_custom_events_and_web_pages(emulator: TestClient) -> None:
         "data": [{"event": "Purchase", "event_time": 1_795_000_000, "page": {"url": "https://example.com"}}],
     }
     assert emulator.post(TRACK, json=web, headers=TOKEN).json()["code"] == 0
-    del web["data"][0]["page"]  # type: ignore[attr-defined]
-    assert "page.url" in emulator.post(TRACK, json=web, headers=TOKEN).json()["message"]
+    assert emulator.get("/_control/events").json()["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("data.0.user.phone", HASH.upper(), "user.phone"),  # SHA-256, but TikTok does not say which case
+        ("data.0.user.email", [HASH, HASH.upper()], "user.email"),
+        ("data.0.event", "CompleteRegistration", "event"),  # web's name on an app event: custom or refused?
+        ("data.0.user.ttclid", "E.C.P.abc", "user.ttclid"),  # documented for web events only
+    ],
+)
+def test_what_tiktok_does_not_document_is_accepted_with_a_warning(
+    emulator: TestClient, path: str, value: Any, field: str
+) -> None:
+    """Issue 13 item 6: no stricter than TikTok; the doubt is reported in the control view instead."""
+    assert emulator.post(TRACK, json=_with(path, value), headers=TOKEN).json()["code"] == 0
+    view = emulator.get("/_control/events").json()
+    assert view["count"] == 1
+    [warning] = view["warnings"]
+    assert (warning["event_id"], warning["field"]) == ("e1", field) and warning["message"]
+    emulator.delete("/_control/events")
+    assert emulator.get("/_control/events").json()["warnings"] == []
+
+
+def test_a_web_event_without_page_url_is_accepted_with_a_warning(emulator: TestClient) -> None:
+    web = {
+        "event_source": "web",
+        "event_source_id": "C4PIX",
+        "data": [{"event": "Purchase", "event_time": 1_795_000_000}],
+    }
+    web["data"][0]["event_id"] = "w1"  # type: ignore[index]
+    assert emulator.post(TRACK, json=web, headers=TOKEN).json()["code"] == 0
+    view = emulator.get("/_control/events?event_id=w1").json()
+    assert view["count"] == 1
+    assert [(w["event_id"], w["field"]) for w in view["warnings"]] == [("w1", "page.url")]
+
+
+def test_partial_event_ids_get_20001_naming_the_refused(emulator: TestClient) -> None:
+    emulator.post("/_control/script", json={"partial_event_ids": ["e2"]})
+    request = body()
+    request["data"] = [dict(request["data"][0], event_id=f"e{i}") for i in range(4)]
+    answer = emulator.post(TRACK, json=request, headers=TOKEN).json()
+    assert answer["code"] == 20001
+    assert [(f["index"], f["code"]) for f in answer["data"]["failed_events"]] == [(2, 40002)]
+    assert sorted(e["event_id"] for e in emulator.get("/_control/events").json()["events"]) == ["e0", "e1", "e3"]
+
+
+def test_a_scripted_answer_can_carry_any_code_and_data(emulator: TestClient) -> None:
+    script = {"code": 40063, "message": "partner_name is invalid.", "data": {"x": 1}}
+    emulator.post("/_control/script", json={"responses": [script]})
+    answer = emulator.post(TRACK, json=body(), headers=TOKEN).json()
+    assert (answer["code"], answer["message"], answer["data"]) == (40063, "partner_name is invalid.", {"x": 1})
 
 
 def test_missing_and_revoked_tokens_get_40105(emulator: TestClient) -> None:

@@ -8,37 +8,41 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from ..errors import DeliveryError, Outcome, PermanentError, RetryableError
+from ..errors import (
+    AuthError,
+    DeliveryError,
+    Outcome,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    SettingRefused,
+    UnknownCodeError,
+)
+from .codes import classify_code
+
+__all__ = ["AuthError", "EventsApiClient", "UnknownCodeError", "classify", "is_rate_limited", "track_body"]
 
 TRACK_PATH = "/open_api/v1.3/event/track/"
 REDACTED = "[redacted]"
 
-# Codes worth retrying: rate limits and TikTok-side errors (digest section 8.3).
-RATE_LIMIT_CODES = frozenset({40100, 51021})
-RETRYABLE_CODES = RATE_LIMIT_CODES | {50000, 50002}
-# Permission and token problems: the request was fine, the credentials were not; fixed by config, not by data.
-AUTH_CODES = frozenset({40001, 40105})
-SUCCESS_CODES = frozenset({0, 20001})
-# The request itself is wrong (invalid parameter, price, OAuth app id, object not found): retrying cannot help.
-PERMANENT_CODES = frozenset({40000, 40002, 40007, 40101, 40110})
-
-
-class AuthError(RetryableError):
-    """TikTok refused the destination's credentials (40001 permission, 40105 bad or revoked token)."""
-
-
-class UnknownCodeError(RetryableError):
-    """A non-zero code we have no rule for: worth a few retries, not the full retry budget."""
+# Where a partial answer might name its refused events: TikTok documents no shape for /event/track/, so we read
+# the shapes its other batch APIs use, and `data.N.` / `Batch.N.` paths in the message.
+_REFUSED_LISTS = ("failed_events", "errors", "failed", "invalid_events")
+_INDEX_KEYS = ("index", "event_index", "data_index")
+_EVENT_PATH = re.compile(r"\b(?:[Bb]atch|data)\.(\d+)\.")
 
 
 def is_rate_limited(outcome: Outcome) -> bool:
-    return outcome.http_status == 429 or outcome.tiktok_code in RATE_LIMIT_CODES
+    if outcome.http_status == 429:
+        return True
+    return outcome.tiktok_code is not None and classify_code(outcome.tiktok_code, outcome.message) == "rate_limit"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -56,7 +60,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def classify(response: httpx.Response) -> Outcome:
-    """The outcome of a delivered request, or raise RetryableError / PermanentError."""
+    """The outcome of an accepted request (20001 carries `refused`), or the DeliveryError its code maps to."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     body = _json_body(response)
@@ -64,7 +68,9 @@ def classify(response: httpx.Response) -> Outcome:
     message = str(body.get("message") or response.reason_phrase or f"HTTP {status}")[:1000]
     request_id = body.get("request_id") or response.headers.get("X-Tt-Logid")
     outcome = Outcome(http_status=status, tiktok_code=code, message=message, request_id=request_id)
-    if status == 429 or status == 408 or status >= 500:
+    if status == 429:
+        raise RateLimited(outcome, retry_after)
+    if status == 408 or status >= 500:
         raise RetryableError(outcome, retry_after)
     if status >= 400:
         if status in (401, 403):
@@ -74,15 +80,38 @@ def classify(response: httpx.Response) -> Outcome:
         # A 2xx without TikTok's envelope (a proxy page, a truncated body) proves nothing was accepted.
         outcome.message = f"HTTP {status} without a TikTok response envelope"
         raise RetryableError(outcome, retry_after)
-    if code in SUCCESS_CODES:
+    kind = classify_code(code, message)
+    if kind == "ok":
         return outcome
-    if code in RETRYABLE_CODES:
-        raise RetryableError(outcome, retry_after)
-    if code in AUTH_CODES:
-        raise AuthError(outcome, retry_after)
-    if code in PERMANENT_CODES:
-        raise PermanentError(outcome)
-    raise UnknownCodeError(outcome, retry_after)
+    if kind == "partial":
+        outcome.refused = refused_events(body, message)
+        return outcome
+    errors: dict[str, type[DeliveryError]] = {
+        "rate_limit": RateLimited,
+        "tiktok": RetryableError,
+        "credential": AuthError,
+        "config": SettingRefused,
+        "event": PermanentError,
+    }
+    raise errors.get(kind, UnknownCodeError)(outcome, retry_after)
+
+
+def refused_events(body: dict[str, Any], message: str) -> dict[int, str]:
+    """The events a partial answer names as refused: batch index -> reason (empty when it names none)."""
+    found: dict[int, str] = {}
+    data = body.get("data")
+    for key in _REFUSED_LISTS if isinstance(data, dict) else ():
+        items = data.get(key) if isinstance(data, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            index = next((item[k] for k in _INDEX_KEYS if type(item.get(k)) is int), None)
+            if index is not None:
+                reason = item.get("message") or item.get("reason") or f"code {item.get('code')}"
+                found[index] = str(reason)[:500]
+    for match in _EVENT_PATH.finditer(message):
+        found.setdefault(int(match.group(1)), message[:500])
+    return found
 
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:
@@ -134,6 +163,8 @@ class EventsApiClient:
         outcome.message = self._clean(outcome.message, token)
         if outcome.request_id:
             outcome.request_id = self._clean(outcome.request_id, token)
+        if outcome.refused:
+            outcome.refused = {index: self._clean(reason, token) for index, reason in outcome.refused.items()}
         return outcome
 
     def _clean(self, text: str, token: str) -> str:

@@ -1,9 +1,12 @@
 """A local stand-in for TikTok's Events API: validates `/open_api/v1.3/event/track/` and records what it took.
 
+It is as strict as TikTok's documentation and no stricter: where the docs state a rule it answers 40002; where
+TikTok's behaviour is unknown it accepts the event and records a warning in `/_control/events`.
 It answers in TikTok's envelope (`code`, `message`, `request_id`, HTTP 200 for business errors), deduplicates
 on (event_source_id, event, event_id) as TikTok does, and can be told to misbehave for tests and demos:
 
-  GET    /_control/events     events accepted so far (`?event_id=` filters), request and answer counts
+  GET    /_control/events     events accepted so far (`?event_id=` filters), request and answer counts,
+                              `warnings` [{event_id, field, message}] for what TikTok's behaviour is unknown on
                               (`?log=1` adds when each answer was given)
   DELETE /_control/events     forget them
   POST   /_control/script     change behaviour; every key optional:
@@ -13,7 +16,10 @@ on (event_source_id, event, event_id) as TikTok does, and can be told to misbeha
                                "revoked_tokens": ["..."],           answered 40105
                                "failure_ratio": 0.5, "failure": {"code": 40100},   that share of requests fails
                                "rate_limit_per_s": 20,              more requests per second per token: 40100
-                               "reject_event_ids": ["..."]}         a request carrying one gets 40002 naming it
+                               "reject_event_ids": ["..."],         a request carrying one gets 40002 naming it
+                               "partial_event_ids": ["..."],        20001: these refused, the others accepted
+                               "token_answers": {"<token>": {"code": 40063}}}   every request with that token
+                              a scripted answer can be any TikTok code, with `message` and `data`
   POST   /_control/reset      back to a well-behaved, empty emulator
 
 The `/_control/*` routes answer only what `authorize` lets through: inside the service, the admin credential;
@@ -45,6 +51,8 @@ from .client import TRACK_PATH
 
 _HASHED = re.compile(r"[0-9a-f]{64}")
 _HASHED_USER_FIELDS = ("email", "phone", "external_id")
+_WEB_ONLY, _APP_ONLY = frozenset({"ttclid", "ttp"}), frozenset({"idfa", "idfv", "gaid", "att_status"})
+_FIELDS_OF_THE_OTHER_SOURCE = {"web": _APP_ONLY, "app": _WEB_ONLY, "offline": _APP_ONLY, "crm": _APP_ONLY}
 _ATT_STATUSES = frozenset({"AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"})
 MAX_EVENTS = 1000
 
@@ -67,6 +75,9 @@ class EmulatorState:
     failure: dict[str, Any] = field(default_factory=lambda: {"code": 40100, "message": "Too many requests."})
     rate_limit_per_s: float = 0.0
     reject_event_ids: set[str] = field(default_factory=set)
+    partial_event_ids: set[str] = field(default_factory=set)
+    token_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (second, requests in it)
     requests: int = 0
     duplicates: int = 0
@@ -88,13 +99,19 @@ def _request_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(10).upper()
 
 
-def _answer(code: int, message: str, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"code": code, "message": message, "request_id": _request_id(), "data": {}}
+def _answer(
+    code: int, message: str, status: int = 200, headers: dict[str, str] | None = None, data: Any = None
+) -> JSONResponse:
+    body = {"code": code, "message": message, "request_id": _request_id(), "data": {} if data is None else data}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def validate_body(body: Any) -> list[dict[str, Any]]:
-    """The events of a valid request body, or Invalid with TikTok's style of 40002 message."""
+Warn = Callable[[str, str], None]  # (field, message) for one event
+
+
+def validate_body(body: Any, warnings: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The events of a valid request body, or Invalid with TikTok's style of 40002 message; what TikTok's
+    behaviour is unknown on is accepted and appended to `warnings` as {event_id, field, message}."""
     if not isinstance(body, dict):
         raise Invalid("Request body must be a JSON object.")
     source = body.get("event_source")
@@ -109,7 +126,13 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
         raise Invalid(f"Invalid value for data: at most {MAX_EVENTS} events per request.")
     catalog = load_catalog()
     for index, event in enumerate(data):
-        _validate_event(f"data.{index}", event, source, catalog.standard.get(source, frozenset()))
+
+        def warn(path: str, message: str, event: Any = event) -> None:
+            if warnings is not None:
+                event_id = event.get("event_id") if isinstance(event, dict) else None
+                warnings.append({"event_id": event_id, "field": path, "message": message})
+
+        _validate_event(f"data.{index}", event, source, catalog.standard.get(source, frozenset()), warn)
     return data
 
 
@@ -121,7 +144,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _validate_event(where: str, event: Any, source: str, standard: frozenset[str]) -> None:
+def _validate_event(where: str, event: Any, source: str, standard: frozenset[str], warn: Warn) -> None:
     if not isinstance(event, dict):
         raise Invalid(f"{where}: Not a valid object.")
     if not isinstance(event.get("event"), str) or not event["event"]:
@@ -134,24 +157,33 @@ def _validate_event(where: str, event: Any, source: str, standard: frozenset[str
         raise Invalid(f"Invalid value for event_id: not a valid string. ({where}.event_id)")
     if "limited_data_use" in event and not isinstance(event["limited_data_use"], bool):
         raise Invalid(f"{where}.limited_data_use: Not a valid boolean.")
-    _validate_user(f"{where}.user", event.get("user", {}))
+    _validate_user(f"{where}.user", event.get("user", {}), warn)
+    user = event.get("user", {})
+    for key in sorted(set(user) & _FIELDS_OF_THE_OTHER_SOURCE.get(source, frozenset())):
+        # TikTok's reference says which source a field is valid for, not what it does with it elsewhere.
+        warn(f"user.{key}", f"documented for another event source than {source}: TikTok may ignore it")
     _validate_properties(f"{where}.properties", event.get("properties", {}))
     if source == "app" and not (isinstance(event.get("app"), dict) and isinstance(event["app"].get("app_id"), str)):
         raise Invalid(f"{where}.app.app_id: Missing data for required field.")
     if source == "web" and not (isinstance(event.get("page"), dict) and event["page"].get("url")):
-        raise Invalid(f"{where}.page.url: Missing data for required field.")
+        # TikTok's reference lists page for web events; whether the API refuses an event without it is unknown.
+        warn("page.url", "missing on a web event: TikTok may not attribute it (whether it refuses it is unknown)")
     if event["event"] not in standard and _looks_like_wrong_standard(event["event"]):
-        raise Invalid(f"{where}.event: {event['event']} is not a standard event for event_source {source}.")
+        # Sent as a custom event or refused? TikTok does not say; the name is almost certainly a mistake.
+        warn("event", f"{event['event']} is a standard event of another event source, not of {source}")
 
 
-def _validate_user(where: str, user: Any) -> None:
+def _validate_user(where: str, user: Any, warn: Warn) -> None:
     if not isinstance(user, dict):
         raise Invalid(f"{where}: Not a valid object.")
     for key in _HASHED_USER_FIELDS:
         values = user.get(key, [])
         for value in values if isinstance(values, list) else [values]:
-            if not isinstance(value, str) or not _HASHED.fullmatch(value):
-                raise Invalid(f"{where}.{key}: must be a SHA-256 lowercase hex digest.")
+            if isinstance(value, str) and _HASHED.fullmatch(value.lower()) and value != value.lower():
+                # TikTok asks for SHA-256; the case of the hex digits is not documented (every peer sends lower).
+                warn(f"user.{key}", "upper-case hex digest: TikTok documents SHA-256, not the case; send lower-case")
+            elif not isinstance(value, str) or not _HASHED.fullmatch(value):
+                raise Invalid(f"{where}.{key}: must be a SHA-256 hex digest.")
     for key in ("ip", "user_agent", "locale", "idfa", "idfv", "gaid", "ttclid", "ttp"):
         if key in user and not isinstance(user[key], str):
             raise Invalid(f"{where}.{key}: Not a valid string.")
@@ -169,6 +201,10 @@ def _validate_properties(where: str, properties: Any) -> None:
     for key in ("order_id", "shop_id", "content_type", "search_string", "description"):
         if key in properties and not isinstance(properties[key], str):
             raise Invalid(f"{where}.{key}: Not a valid string.")
+    if properties.get("content_type", "product") not in ("product", "product_group"):
+        raise Invalid(f"{where}.content_type: must be one of product, product_group.")
+    if "num_items" in properties and not _is_int(properties["num_items"]):
+        raise Invalid(f"{where}.num_items: Not a valid integer.")
     if "content_ids" in properties and not (
         isinstance(properties["content_ids"], list) and all(isinstance(v, str) for v in properties["content_ids"])
     ):
@@ -204,6 +240,8 @@ def configure(state: EmulatorState, spec: dict[str, Any]) -> None:
     state.failure = dict(spec.get("failure", state.failure))
     state.rate_limit_per_s = float(spec.get("rate_limit_per_s", state.rate_limit_per_s))
     state.reject_event_ids = set(spec.get("reject_event_ids", state.reject_event_ids))
+    state.partial_event_ids = set(spec.get("partial_event_ids", state.partial_event_ids))
+    state.token_answers = {k: dict(v) for k, v in dict(spec.get("token_answers", state.token_answers)).items()}
 
 
 def control_token_required(token: str) -> Authorize:
@@ -240,7 +278,8 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
         status = int(spec.get("status", 200))
         headers = {"Retry-After": str(spec["retry_after"])} if "retry_after" in spec else None
         if "code" in spec or status == 200:
-            return _answer(int(spec.get("code", 0)), spec.get("message", "scripted"), status, headers)
+            message = str(spec.get("message", "scripted"))
+            return _answer(int(spec.get("code", 0)), message, status, headers, spec.get("data"))
         return Response(spec.get("body", "upstream error"), status_code=status, headers=headers)
 
     async def answer(request: Request) -> Response:
@@ -251,6 +290,8 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
             return await scripted(state.script.popleft())
         if state.failure_ratio and state.rng.random() < state.failure_ratio:
             return await scripted(state.failure)
+        if token in state.token_answers:
+            return await scripted(state.token_answers[token])
         if not token or token in state.revoked_tokens:
             return _answer(40105, "Access token is incorrect or has been revoked.")
         if state.is_over_rate_limit(token):
@@ -259,14 +300,19 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
             return _answer(40002, "Content-Type must be application/json.")
         try:
             body = json.loads(await request.body())
-            data = validate_body(body)
+            warnings: list[dict[str, Any]] = []
+            data = validate_body(body, warnings)
         except (ValueError, Invalid) as error:
             return _answer(40002, str(error) if isinstance(error, Invalid) else "Request body is not valid JSON.")
         for index, event in enumerate(data):
             if event.get("event_id") in state.reject_event_ids:
                 return _answer(40002, f"data.{index}.properties: rejected by the emulator's reject_event_ids.")
+        state.warnings.extend(warnings)
         request_id = _request_id()
-        for event in data:
+        refused = [i for i, event in enumerate(data) if event.get("event_id") in state.partial_event_ids]
+        for index, event in enumerate(data):
+            if index in refused:
+                continue
             key = (body["event_source_id"], event["event"], event.get("event_id") or "")
             if event.get("event_id") and key in state.seen:
                 state.duplicates += 1
@@ -281,6 +327,12 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
                     **event,
                 }
             )
+        if refused:
+            failed = [
+                {"index": i, "code": 40002, "message": f"data.{i}: refused by partial_event_ids."} for i in refused
+            ]
+            body = {"code": 20001, "message": "Partial success.", "request_id": request_id}
+            return JSONResponse({**body, "data": {"failed_events": failed}})
         return JSONResponse({"code": 0, "message": "OK", "request_id": request_id, "data": {}})
 
     async def track(request: Request) -> Response:
@@ -301,6 +353,7 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
                 "requests": state.requests,
                 "duplicates": state.duplicates,
                 "answers": dict(state.answers),
+                "warnings": [w for w in state.warnings if event_id is None or w["event_id"] == event_id],
                 "log": list(state.log) if request.query_params.get("log") else None,
                 "events": events,
             }
@@ -308,6 +361,7 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
 
     async def reset_events(request: Request) -> Response:
         state.accepted.clear()
+        state.warnings.clear()
         state.seen.clear()
         state.answers.clear()
         state.requests = state.duplicates = 0
