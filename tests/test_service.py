@@ -89,6 +89,7 @@ def test_stats_report_every_count(client: TestClient, tiktok: respx.Router) -> N
         "unmapped": 1,
         "filtered": 0,
         "denied": 0,
+        "no_lead_id": 0,
         "value_dropped": 0,
         "pending": 0,
         "in_flight": 0,
