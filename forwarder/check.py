@@ -132,7 +132,7 @@ def check_event_set_ids(settings: Settings) -> list[Problem]:
             f"destinations.{name}.event_source_id",
             f"does not look like {_article(destination.event_source)} {destination.event_source} event set ID "
             "(TikTok's are all digits, e.g. 7654321098765432109; Events Manager -> Data sources -> the event set); "
-            "a pixel code or app id here gets TikTok's 40002 for every event",
+            "a pixel code here gets TikTok's 40002 for every event",
         )
         for name, destination in settings.destinations.items()
         if destination.event_source in ("offline", "crm")

@@ -159,8 +159,10 @@ def _validate_offline_or_crm(where: str, event: dict[str, Any], source: str) -> 
     lead = event.get("lead")
     if not isinstance(lead, dict):
         raise Invalid(f"{where}.lead: Missing data for required field.")
-    if not isinstance(lead.get("lead_id"), str) or not lead["lead_id"]:
+    if not lead.get("lead_id"):
         raise Invalid(f"{where}.lead.lead_id: Missing data for required field.")
+    if not isinstance(lead["lead_id"], str):
+        raise Invalid(f"{where}.lead.lead_id: Not a valid string.")
     if "lead_event_source" in lead and not isinstance(lead["lead_event_source"], str):
         raise Invalid(f"{where}.lead.lead_event_source: Not a valid string.")
 
