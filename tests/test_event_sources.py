@@ -204,7 +204,7 @@ def test_a_malformed_properties_lead_id_is_a_422_naming_the_field(app: TestClien
     assert answer.json()["rejected"][0]["errors"][0]["field"] == "properties.lead_id"
 
 
-def test_explain_says_why_a_crm_destination_gets_nothing(app: TestClient, tmp_path: Path) -> None:
+def test_explain_says_why_a_crm_destination_gets_nothing(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     routing = Routing(settings, load_mappings(settings.mappings_dir))
     result = explain(routing, json.dumps(event(event="GENERATE_LEAD")).encode(), "ios_app", time.time())

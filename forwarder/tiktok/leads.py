@@ -21,10 +21,8 @@ def lead_for_tiktok(event: InboundEvent, default_source: str | None = None) -> d
     `default_source` (the destination's `lead_event_source`) fills in a CRM name the event does not give.
     """
     lead, properties = event.lead, event.properties
-    if lead is not None and lead.lead_id:
-        lead_id = lead.lead_id
-    else:
-        lead_id = _text("properties.lead_id", properties.get("lead_id"))
+    lead_id = lead.lead_id if lead is not None else None
+    lead_id = lead_id or _text("properties.lead_id", properties.get("lead_id"))
     if lead_id is None:
         return None
     block = {"lead_id": lead_id}
