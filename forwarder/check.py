@@ -66,6 +66,16 @@ def check_mappings(
                 )
             )
             continue
+        if destination.event_source == "offline" and (destination.unmapped or table.unmapped) == "custom":
+            problems.append(
+                Problem(
+                    "error",
+                    "config",
+                    f"destinations.{name}.unmapped",
+                    f"is 'custom' (here or in mapping table {table.name!r}), but offline event sets take standard "
+                    'events only: TikTok refuses custom names; use unmapped = "drop"',
+                )
+            )
         for inbound, rules in table.rules.items():
             for index, rule in enumerate(rules):
                 key = f"events.{inbound}" + (f".{index}" if len(rules) > 1 else "")

@@ -344,6 +344,23 @@ mapping = "leads"
     assert "destinations.leads.event_source_id" not in out
 
 
+def test_check_refuses_custom_names_for_an_offline_destination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    destinations = f"""
+[destinations.shop]
+event_source = "offline"
+event_source_id = "{OFFLINE_SET}"
+access_token = "t"
+mapping = "crm"
+"""
+    assert _check(tmp_path, destinations, {}) == 1
+    assert (
+        "error: config: destinations.shop.unmapped: is 'custom' (here or in mapping table 'crm'), but offline event "
+        "sets take standard events only" in capsys.readouterr().out
+    )
+
+
 def test_check_accepts_the_shipped_offline_and_crm_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     destinations = f"""
 [destinations.shop]
