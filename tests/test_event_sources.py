@@ -19,11 +19,13 @@ from starlette.testclient import TestClient
 
 from forwarder.app import create_app
 from forwarder.cli import main
+from forwarder.events import InboundEvent
 from forwarder.explain import explain
 from forwarder.mapping import load_mappings
 from forwarder.routing import Routing
 from forwarder.settings import Settings
 from forwarder.tiktok.emulator import EmulatorState, create_emulator
+from forwarder.tiktok.payload import PayloadError, build_event
 
 from .conftest import AUTH, REPO, event, make_settings, open_client, sent_bodies, stats_of, wait_for
 
@@ -202,6 +204,13 @@ def test_a_malformed_properties_lead_id_is_a_422_naming_the_field(app: TestClien
     answer = app.post("/v1/events", json=posted, headers=AUTH)
     assert answer.status_code == 422
     assert answer.json()["rejected"][0]["errors"][0]["field"] == "properties.lead_id"
+
+
+def test_a_crm_item_is_never_built_without_a_lead() -> None:
+    inbound = InboundEvent.model_validate(event())
+    with pytest.raises(PayloadError) as raised:
+        build_event(event=inbound, event_name="Lead", event_id="e", properties={}, user={}, event_source="crm")
+    assert raised.value.field == "lead.lead_id"
 
 
 def test_explain_says_why_a_crm_destination_gets_nothing(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def _dedupe(values: list[str]) -> list[str]:
 
 
 def user_for_source(user: Mapping[str, Any], event_source: str) -> dict[str, Any]:
-    """The user fields TikTok takes for `event_source`: web events carry no mobile ids, app events no web cookies..."""
+    """The user fields TikTok takes for `event_source` (`_NOT_FOR_SOURCE` lists those it does not)."""
     excluded = _NOT_FOR_SOURCE[event_source]
     return {key: value for key, value in user.items() if key not in excluded}
 
