@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from .errors import MappingError
 from .mapping import MappingTable, load_mappings
 from .settings import Settings, load_settings
-from .tiktok.catalog import load_catalog
+from .tiktok.catalog import EVENT_SOURCES, load_catalog
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,16 @@ def check_mappings(
                 )
             )
             continue
+        if destination.event_source == "offline" and (destination.unmapped or table.unmapped) == "custom":
+            problems.append(
+                Problem(
+                    "error",
+                    "config",
+                    f"destinations.{name}.unmapped",
+                    f"is 'custom' (here or in mapping table {table.name!r}), but offline event sets take standard "
+                    'events only: TikTok refuses custom names; use unmapped = "drop"',
+                )
+            )
         for inbound, rules in table.rules.items():
             for index, rule in enumerate(rules):
                 key = f"events.{inbound}" + (f".{index}" if len(rules) > 1 else "")
@@ -84,6 +94,15 @@ def check_event_name(file: str, key: str, event: str, source: str, destination: 
         if suggestion:
             return Problem("warning", file, key, f"{event!r} is deprecated for {source} events{hint}")
         return None
+    if source == "offline" and catalog.is_standard("web", event) and not suggestion:
+        # TikTok's reference says offline takes the web standard events; its help centre lists fewer for offline.
+        return Problem(
+            "warning",
+            file,
+            key,
+            f"{event!r} is a web standard event TikTok does not list for offline event sets (destination "
+            f"{destination!r}): TikTok may not count it",
+        )
     if any(event in names for names in catalog.standard.values()) or suggestion:
         message = f"{event!r} is not {_article(source)} {source} standard event (destination {destination!r}){hint}"
         return Problem("error", file, key, message)
@@ -95,7 +114,7 @@ def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, Mapp
     if settings is None:
         return None, {}, problems
     tables, more = check_mappings(settings)
-    return settings, tables, problems + more + check_order_dedup(settings)
+    return settings, tables, problems + more + check_order_dedup(settings) + check_event_set_ids(settings)
 
 
 def check_order_dedup(settings: Settings) -> list[Problem]:
@@ -114,10 +133,27 @@ def check_order_dedup(settings: Settings) -> list[Problem]:
     ]
 
 
+def check_event_set_ids(settings: Settings) -> list[Problem]:
+    """Offline and CRM event set IDs are numeric; a pixel code there is answered 40002 for every event."""
+    return [
+        Problem(
+            "warning",
+            "config",
+            f"destinations.{name}.event_source_id",
+            f"does not look like {_article(destination.event_source)} {destination.event_source} event set ID "
+            "(TikTok's are all digits, e.g. 7654321098765432109; Events Manager -> Data sources -> the event set); "
+            "a pixel code here gets TikTok's 40002 for every event",
+        )
+        for name, destination in settings.destinations.items()
+        if destination.event_source in ("offline", "crm")
+        and not (destination.event_source_id.isascii() and destination.event_source_id.isdigit())
+    ]
+
+
 def _unknown_name_problem(file: str, key: str, event: str, source: str, destination: str) -> Problem:
     """A name in no catalogue: a case slip of a standard name is an error, anything else a custom event."""
     standard = load_catalog().standard
-    for catalogue_source in (source, *sorted(set(standard) - {source})):
+    for catalogue_source in (source, *(other for other in EVENT_SOURCES if other != source)):
         twin = next((n for n in standard[catalogue_source] if n.lower() == event.lower()), None)
         if twin and catalogue_source == source:
             return Problem("error", file, key, f"{event!r}: event names are case-sensitive; use {twin!r}")
@@ -129,6 +165,22 @@ def _unknown_name_problem(file: str, key: str, event: str, source: str, destinat
                 f"{event!r} is not {_article(source)} {source} standard event (it looks like {catalogue_source} event "
                 f"{twin!r}, which {source} destinations do not take)",
             )
+    if source == "offline":
+        return Problem(
+            "error",
+            file,
+            key,
+            f"{event!r} is not a TikTok standard event, and offline event sets take standard events only "
+            f"(destination {destination!r}; e.g. 'Purchase', 'Contact', 'Subscribe', 'Lead')",
+        )
+    if source == "crm":
+        return Problem(
+            "warning",
+            file,
+            key,
+            f"{event!r} is a custom event for crm destination {destination!r}: map it to a standard event in "
+            "TikTok Events Manager (Data sources -> your CRM event set) so campaigns can optimise on it",
+        )
     return Problem(
         "warning",
         file,

@@ -112,6 +112,13 @@ class Page(_Part):
     referrer: Annotated[Text, Field(max_length=4096)] | None = None
 
 
+class Lead(_Part):
+    """A TikTok lead (Instant Form / Leads Center) for crm destinations, named as TikTok names it."""
+
+    lead_id: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
+    lead_event_source: Annotated[Text, Field(min_length=1, max_length=256)] | None = None  # the CRM, e.g. HubSpot
+
+
 class InboundEvent(BaseModel):
     """One in-app event as an SDK or attribution platform sends it to `POST /v1/events`."""
 
@@ -127,6 +134,7 @@ class InboundEvent(BaseModel):
     page: Page | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
     ad: dict[str, Any] = Field(default_factory=dict)
+    lead: Lead | None = None
     limited_data_use: StrictBool = False
     test_event_code: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
 
@@ -144,7 +152,8 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
 
 def derive_event_id(event: InboundEvent) -> str:
     """A stable id from the event's content, so a client that resends an event gets the same id."""
-    content = event.model_dump(mode="json", exclude={"event_id"})
+    # A field added later is left out while unset, so the ids of events without it stay what they were.
+    content = event.model_dump(mode="json", exclude={"event_id"} if event.lead is not None else {"event_id", "lead"})
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "fwd_" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 

@@ -63,6 +63,8 @@ def _explain_one(routing: Routing, index: int, raw: Any, source: str, now: float
 def _why_dropped(reason: str, event: InboundEvent, table: str) -> str:
     if reason == "denied":
         return f"{event.event!r} is excluded by the allow or deny list of mapping table {table}"
+    if reason == "no_lead_id":
+        return "crm destinations take lead events only, and the event has no lead.lead_id (nor properties.lead_id)"
     if reason == "filtered":
         return f"no rule for {event.event!r} in mapping table {table} has its `when` conditions met"
     return (

@@ -52,7 +52,7 @@ class Metrics:
         )
         self.dropped = Counter(
             "forwarder_events_dropped",
-            "Events the mapping did not send (unmapped, filtered, denied)",
+            "Events not sent to a destination (unmapped, filtered, denied, no_lead_id)",
             ["destination", "reason"],
             registry=r,
         )

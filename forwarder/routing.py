@@ -11,6 +11,7 @@ from .events import InboundEvent, check_event_time, derive_event_id
 from .mapping import MappingTable, map_event
 from .settings import DestinationSettings, Settings
 from .store import OrderClaim, OutboxItem
+from .tiktok.leads import lead_for_tiktok
 from .tiktok.payload import PayloadError, build_event, hashed_user, properties_for_tiktok
 
 
@@ -20,7 +21,7 @@ class Plan:
 
     event_id: str | None = None
     items: list[OutboxItem] = field(default_factory=list)
-    dropped: dict[str, str] = field(default_factory=dict)  # destination -> unmapped | filtered | denied
+    dropped: dict[str, str] = field(default_factory=dict)  # destination -> unmapped|filtered|denied|no_lead_id
     value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
     stored_document: bytes | None = None  # the event with email, phone, external_id hashed, to keep
     errors: list[dict[str, str]] = field(default_factory=list)
@@ -83,6 +84,13 @@ class Routing:
                 )
                 if result.dropped:
                     plan.dropped[name] = result.dropped
+                lead = None
+                if destination.event_source == "crm" and result.events:
+                    # TikTok requires lead.lead_id on crm events; one without is not for this destination.
+                    lead = lead_for_tiktok(event, destination.lead_event_source)
+                    if lead is None:
+                        plan.dropped[name] = "no_lead_id"
+                        continue
                 for mapped in result.events:
                     properties = properties_for_tiktok(
                         mapped.properties, mapped.rule_keys, unsupported_currency=tiktok.unsupported_currency
@@ -97,6 +105,7 @@ class Routing:
                         user=user,
                         event_source=destination.event_source,
                         page_url=destination.page_url,
+                        lead=lead,
                     )
                     payload = orjson.dumps(item)
                     if plan.orders is not None:

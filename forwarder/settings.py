@@ -187,15 +187,18 @@ class SourceSettings(_Section):
 
 
 class DestinationSettings(_Section):
-    """One TikTok event source (pixel or TikTok App ID) with its access token and mapping table."""
+    """One TikTok event source (pixel, TikTok App ID, offline or CRM event set) with its token and mapping table."""
 
-    event_source: Literal["web", "app"]
+    # web: pixel code; app: TikTok App ID; offline: offline event set ID; crm: CRM event set ID (TikTok's /crm/list/)
+    event_source: Literal["web", "app", "offline", "crm"]
     event_source_id: str = Field(min_length=1)
     access_token: SecretStr
     mapping: str = "default"
     unmapped: Literal["drop", "custom"] | None = None  # None: the mapping table's policy, else drop
     page_url: str | None = None
     app_ids: list[str] | None = None  # app destinations: only events of these store app ids
+    # crm destinations: the CRM's name (e.g. "HubSpot") sent as lead.lead_event_source when an event names none.
+    lead_event_source: str | None = Field(None, min_length=1, max_length=256)
     rate_limit_per_s: float = Field(20.0, gt=0)  # Events API requests per second (TikTok's own limit is unpublished)
     concurrency: int = Field(4, ge=1, le=64)  # requests in flight at once
 
@@ -209,6 +212,15 @@ class DestinationSettings(_Section):
     def _web_needs_page_url(self) -> DestinationSettings:
         if self.event_source == "web" and not self.page_url:
             raise ValueError("page_url is required for a web destination (app events have no page)")
+        return self
+
+    @model_validator(mode="after")
+    def _fields_of_other_sources(self) -> DestinationSettings:
+        # Set where TikTok's body has no place for it, a value would be ignored without a word.
+        if self.page_url and self.event_source in ("offline", "crm"):
+            raise ValueError(f"page_url is for web destinations; {self.event_source} events carry no page")
+        if self.lead_event_source and self.event_source != "crm":
+            raise ValueError("lead_event_source is for crm destinations (TikTok sends lead data with crm events only)")
         return self
 
 

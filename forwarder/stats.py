@@ -18,6 +18,7 @@ DESTINATION_METRICS = (
     "unmapped",
     "filtered",
     "denied",
+    "no_lead_id",  # crm destinations: mapped events without a TikTok lead id
     "value_dropped",
     "pending",
     "in_flight",

@@ -28,7 +28,7 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
 
 def test_check_accepts_the_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--config", str(_config(tmp_path))]) == 0
-    assert capsys.readouterr().out.startswith("ok: 1 source(s), 1 destination(s), 2 mapping table(s)")
+    assert capsys.readouterr().out.startswith("ok: 1 source(s), 1 destination(s), 4 mapping table(s)")
 
 
 def test_check_names_file_key_and_reason_of_a_bad_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

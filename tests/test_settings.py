@@ -71,6 +71,18 @@ def test_secrets_are_masked_in_reprs() -> None:
     assert "demo-ingest-key" not in settings.model_dump_json()
 
 
+OFFLINE = {"event_source": "offline", "event_source_id": "7654321098765432109", "access_token": "t"}
+
+
+def test_offline_and_crm_destinations_are_event_sources() -> None:
+    """Offline and CRM event sets are destinations too; a crm one may name its CRM for lead.lead_event_source."""
+    settings = Settings(
+        destinations={"shop": OFFLINE, "leads": {**OFFLINE, "event_source": "crm", "lead_event_source": "HubSpot"}}
+    )
+    assert settings.destinations["shop"].event_source == "offline"
+    assert settings.destinations["leads"].lead_event_source == "HubSpot"
+
+
 @pytest.mark.parametrize(
     ("values", "field"),
     [
@@ -81,8 +93,16 @@ def test_secrets_are_masked_in_reprs() -> None:
             "destinations.w",
         ),
         (
-            {"destinations": {"x": {"event_source": "offline", "event_source_id": "P", "access_token": "t"}}},
+            {"destinations": {"x": {"event_source": "pixel", "event_source_id": "P", "access_token": "t"}}},
             "destinations.x.event_source",
+        ),
+        (
+            {"destinations": {"o": {**OFFLINE, "page_url": "https://example.com"}}},
+            "destinations.o",
+        ),
+        (
+            {"destinations": {"a": {**OFFLINE, "event_source": "app", "lead_event_source": "HubSpot"}}},
+            "destinations.a",
         ),
         ({"sources": {"s": {"keys": []}}}, "sources.s"),
         ({"sources": {"s": {"key_sha256": ["abc"]}}}, "sources.s.key_sha256"),

@@ -8,7 +8,9 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-EventSource = Literal["web", "app"]
+EventSource = Literal["web", "app", "offline", "crm"]
+# Every event source of Events API 2.0, in the order a name's catalogue is looked for.
+EVENT_SOURCES: tuple[EventSource, ...] = ("web", "app", "offline", "crm")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Catalog:
 def load_catalog() -> Catalog:
     data = tomllib.loads(resources.files(__package__).joinpath("standard_events.toml").read_text())
     return Catalog(
-        standard={source: frozenset(data[source]) for source in ("web", "app")},
+        standard={source: frozenset(data[source]) for source in EVENT_SOURCES},
         replacements={source: dict(names) for source, names in data["replacements"].items()},
         currencies=frozenset(data["currencies"]),
     )

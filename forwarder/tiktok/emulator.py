@@ -168,9 +168,32 @@ def _validate_event(where: str, event: Any, source: str, standard: frozenset[str
     if source == "web" and not (isinstance(event.get("page"), dict) and event["page"].get("url")):
         # TikTok's reference lists page for web events; whether the API refuses an event without it is unknown.
         warn("page.url", "missing on a web event: TikTok may not attribute it (whether it refuses it is unknown)")
-    if event["event"] not in standard and _looks_like_wrong_standard(event["event"]):
+    if source in ("offline", "crm"):
+        _validate_offline_or_crm(where, event, source)
+    elif event["event"] not in standard and _looks_like_wrong_standard(event["event"]):
         # Sent as a custom event or refused? TikTok does not say; the name is almost certainly a mistake.
         warn("event", f"{event['event']} is a standard event of another event source, not of {source}")
+
+
+def _validate_offline_or_crm(where: str, event: dict[str, Any], source: str) -> None:
+    """TikTok's reference: offline events take standard names only; crm events carry `lead.lead_id`."""
+    if source == "offline":
+        # The reference also says offline standard events are the web ones, so a web name is taken.
+        catalog = load_catalog()
+        if not (catalog.is_standard("offline", event["event"]) or catalog.is_standard("web", event["event"])):
+            raise Invalid(
+                f"{where}.event: {event['event']} is not a standard event; offline takes standard events only."
+            )
+        return
+    lead = event.get("lead")
+    if not isinstance(lead, dict):
+        raise Invalid(f"{where}.lead: Missing data for required field.")
+    if not lead.get("lead_id"):
+        raise Invalid(f"{where}.lead.lead_id: Missing data for required field.")
+    if not isinstance(lead["lead_id"], str):
+        raise Invalid(f"{where}.lead.lead_id: Not a valid string.")
+    if "lead_event_source" in lead and not isinstance(lead["lead_event_source"], str):
+        raise Invalid(f"{where}.lead.lead_event_source: Not a valid string.")
 
 
 def _validate_user(where: str, user: Any, warn: Warn) -> None:

@@ -29,8 +29,17 @@ _NUMBER_PROPERTIES = {"value", "predicted_ltv"}
 _CONTENT_STRINGS = ("content_id", "content_name", "content_category", "brand")
 _AD_STRINGS = ("callback", "campaign_id", "ad_id", "creative_id", "attribution_type", "attribution_provider")
 _AD_BOOLS = ("is_retargeting", "attributed")
-# Web events carry no mobile ids; app events carry no web cookies.
-_NOT_FOR_SOURCE = {"web": frozenset({"idfa", "idfv", "gaid", "att_status"}), "app": frozenset({"ttclid", "ttp"})}
+_MOBILE_IDS = frozenset({"idfa", "idfv", "gaid", "att_status"})
+_BROWSER = frozenset({"ttclid", "ttp", "ip", "user_agent", "locale"})
+# User fields TikTok's /event/track/ reference does not take for a source (digest section 2.3; bububa track.go):
+# web events carry no mobile ids; app events no web cookies; offline takes email and phone ("We only support email
+# or phone based PII", TikTok's offline guide); crm takes email, phone and external_id.
+_NOT_FOR_SOURCE = {
+    "web": _MOBILE_IDS,
+    "app": frozenset({"ttclid", "ttp"}),
+    "offline": _MOBILE_IDS | _BROWSER | {"external_id"},
+    "crm": _MOBILE_IDS | _BROWSER,
+}
 
 
 class PayloadError(ValueError):
@@ -161,8 +170,8 @@ def _dedupe(values: list[str]) -> list[str]:
 
 
 def user_for_source(user: Mapping[str, Any], event_source: str) -> dict[str, Any]:
-    """Web events carry no mobile ids; app events carry no web cookies."""
-    excluded = _NOT_FOR_SOURCE["web" if event_source == "web" else "app"]
+    """The user fields TikTok takes for `event_source` (`_NOT_FOR_SOURCE` lists those it does not)."""
+    excluded = _NOT_FOR_SOURCE[event_source]
     return {key: value for key, value in user.items() if key not in excluded}
 
 
@@ -312,8 +321,9 @@ def build_event(
     user: Mapping[str, Any],
     event_source: str,
     page_url: str | None = None,
+    lead: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One `data[]` item for a destination of `event_source` (`web` or `app`)."""
+    """One `data[]` item for a destination of `event_source` (`web`, `app`, `offline` or `crm`)."""
     item: dict[str, Any] = {
         "event": event_name,
         "event_time": event.timestamp,
@@ -335,10 +345,15 @@ def build_event(
             ad = ad_for_tiktok(event.ad)
             if ad:
                 item["ad"] = ad
-    else:
+    elif event_source == "web":
         page = event.page
         url = (page.url if page else None) or page_url
         item["page"] = {"url": url, **({"referrer": page.referrer} if page and page.referrer else {})}
+    elif event_source == "crm":
+        # Offline and crm events have no page and no app; a crm event is about one TikTok lead.
+        if not lead:
+            raise PayloadError("lead.lead_id", "is required for a crm destination (the TikTok lead id)")
+        item["lead"] = dict(lead)
     return item
 
 
