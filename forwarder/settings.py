@@ -198,6 +198,8 @@ class DestinationSettings(_Section):
     app_ids: list[str] | None = None  # app destinations: only events of these store app ids
     rate_limit_per_s: float = Field(20.0, gt=0)  # Events API requests per second (TikTok's own limit is unpublished)
     concurrency: int = Field(4, ge=1, le=64)  # requests in flight at once
+    # content_type sent when an event names products without one ("" sends none): catalogue ads need it.
+    default_content_type: Literal["product", "product_group", ""] = "product"
 
     @field_validator("event_source_id", mode="before")
     @classmethod
