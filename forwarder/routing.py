@@ -139,4 +139,3 @@ def _order_claim(
         float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None,
         currency if isinstance(currency, str) else None,
     )
-

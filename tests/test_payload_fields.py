@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from forwarder.check import check_event_name
 from forwarder.events import InboundEvent
 from forwarder.mapping import load_mappings
 from forwarder.routing import Routing
@@ -57,7 +58,10 @@ def full_event(now: int) -> dict[str, Any]:
             "user_agent": "Example/5.4.1 (iPhone; iOS 18.1)",
             "locale": "en-US",
         },
-        "page": {"url": "https://shop.example.com/thanks?ttclid=url-click", "referrer": "https://shop.example.com/cart"},
+        "page": {
+            "url": "https://shop.example.com/thanks?ttclid=url-click",
+            "referrer": "https://shop.example.com/cart",
+        },
         "properties": {
             "value": "19.98",
             "currency": "usd",
@@ -192,7 +196,10 @@ def test_fully_populated_web_event_body(tmp_path: Path) -> None:
         },
         "properties": PROPERTIES,
         "limited_data_use": True,
-        "page": {"url": "https://shop.example.com/thanks?ttclid=url-click", "referrer": "https://shop.example.com/cart"},
+        "page": {
+            "url": "https://shop.example.com/thanks?ttclid=url-click",
+            "referrer": "https://shop.example.com/cart",
+        },
     }
 
 
@@ -278,7 +285,9 @@ def test_a_wrong_content_type_per_item_names_the_field(tmp_path: Path) -> None:
     plan = Routing(settings, load_mappings(REPO / "mappings")).plan(
         InboundEvent.model_validate(raw), "ios_app", time.time(), raw
     )
-    assert plan.errors == [{"field": "properties.contents.0.content_type", "message": "must be product or product_group"}]
+    assert plan.errors == [
+        {"field": "properties.contents.0.content_type", "message": "must be product or product_group"}
+    ]
 
 
 def test_page_view_is_spelt_as_tiktok_spells_it(tmp_path: Path) -> None:
@@ -286,3 +295,5 @@ def test_page_view_is_spelt_as_tiktok_spells_it(tmp_path: Path) -> None:
     assert catalog.is_standard("web", "Pageview") and not catalog.is_standard("web", "PageView")
     raw = {"event": "PAGE_VIEW", "timestamp": int(time.time())}
     assert bodies(tmp_path, raw, page_url="https://shop.example.com/")["web_main"]["event"] == "Pageview"
+    problem = check_event_name("web.toml", "events.PAGE_VIEW", "PageView", "web", "web_main")
+    assert problem is not None and problem.level == "error" and "'Pageview'" in problem.reason

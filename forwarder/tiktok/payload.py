@@ -11,8 +11,8 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qs, urlsplit
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
 
