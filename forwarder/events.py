@@ -86,12 +86,23 @@ class App(_Part):
     platform: Annotated[Literal["ios", "android"], BeforeValidator(_lower)] | None = None
 
 
+Name = Annotated[Text, Field(max_length=256)]
+
+
 class User(_Part):
     email: TextList = []
     phone: TextList = []
     external_id: TextList = []
     ttclid: Text | None = None
     ttp: Text | None = None
+    # Hashed before anything is stored (first_name, last_name, zip_code) or never stored (city, state, country):
+    # tiktok/payload.py `hashed_user` and stored_event.py say why.
+    first_name: Name | None = None
+    last_name: Name | None = None
+    zip_code: Name | None = None
+    city: Name | None = None
+    state: Name | None = None
+    country: Name | None = None
 
 
 AttStatus = Literal["AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"]

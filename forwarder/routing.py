@@ -11,6 +11,7 @@ from .events import InboundEvent, check_event_time, derive_event_id
 from .mapping import MappingTable, map_event
 from .settings import DestinationSettings, Settings
 from .store import OrderClaim, OutboxItem
+from .stored_event import mapping_document, stored_document
 from .tiktok.leads import lead_for_tiktok
 from .tiktok.payload import PayloadError, build_event, hashed_user, properties_for_tiktok
 
@@ -23,7 +24,7 @@ class Plan:
     items: list[OutboxItem] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)  # destination -> unmapped|filtered|denied|no_lead_id
     value_dropped: list[str] = field(default_factory=list)  # destinations sent no value: unsupported currency
-    stored_document: bytes | None = None  # the event with email, phone, external_id hashed, to keep
+    stored_document: bytes | None = None  # the event without personal data in the clear (stored_event.py)
     errors: list[dict[str, str]] = field(default_factory=list)
     orders: list[OrderClaim] | None = None  # items that carry an order id (`item` counts within `items`)
 
@@ -58,7 +59,8 @@ class Routing:
         return (source, *self.settings.sources[source].dedup_orders_with)
 
     def plan(self, event: InboundEvent, source: str, now: float, raw: dict[str, Any] | None = None) -> Plan:
-        """`raw` is the event as posted: mapping paths and conditions read it, as ops wrote them against it."""
+        """`raw` is the event as posted: mapping paths and conditions read it, as ops wrote them against it, less
+        the personal data stored_event.py leaves out."""
         tiktok = self.settings.tiktok
         time_error = check_event_time(
             event.timestamp, now, max_age_s=tiktok.max_event_age_h * 3600, max_future_s=tiktok.max_future_skew_s
@@ -74,9 +76,10 @@ class Routing:
             plan.orders, order_sources = [], self._order_sources(source)
         try:
             user = hashed_user(event, tiktok.default_phone_region)
-            document = raw if raw is not None else event.model_dump(mode="json")
+            posted = raw if raw is not None else event.model_dump(mode="json")
+            document = mapping_document(posted, user, event_id)
             if self.settings.store.keep_inbound_h > 0:
-                plan.stored_document = _hashed_document(document, user, event_id)
+                plan.stored_document = stored_document(document)
             for name, destination in self.destinations_for(source, event):
                 table = self.tables[destination.mapping]
                 result = map_event(
@@ -93,7 +96,10 @@ class Routing:
                         continue
                 for mapped in result.events:
                     properties = properties_for_tiktok(
-                        mapped.properties, mapped.rule_keys, unsupported_currency=tiktok.unsupported_currency
+                        mapped.properties,
+                        mapped.rule_keys,
+                        unsupported_currency=tiktok.unsupported_currency,
+                        default_content_type=destination.default_content_type,
                     )
                     if "currency" in mapped.properties and "currency" not in properties:
                         plan.value_dropped.append(name)
@@ -142,12 +148,3 @@ def _order_claim(
         float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None,
         currency if isinstance(currency, str) else None,
     )
-
-
-def _hashed_document(document: dict[str, Any], user: dict[str, Any], event_id: str) -> bytes:
-    """The inbound event as kept on disk: hashes in place of email, phone and external_id."""
-    posted_user = document.get("user")
-    kept = {**document, "event_id": event_id, "user": dict(posted_user) if isinstance(posted_user, dict) else {}}
-    for key in ("email", "phone", "external_id"):
-        kept["user"][key] = user.get(key, [])
-    return orjson.dumps(kept, default=str)

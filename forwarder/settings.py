@@ -201,6 +201,8 @@ class DestinationSettings(_Section):
     lead_event_source: str | None = Field(None, min_length=1, max_length=256)
     rate_limit_per_s: float = Field(20.0, gt=0)  # Events API requests per second (TikTok's own limit is unpublished)
     concurrency: int = Field(4, ge=1, le=64)  # requests in flight at once
+    # content_type sent when an event names products without one ("" sends none): catalogue ads need it.
+    default_content_type: Literal["product", "product_group", ""] = "product"
 
     @field_validator("event_source_id", mode="before")
     @classmethod

@@ -62,6 +62,9 @@ def _populated(**overrides: Any) -> dict[str, Any]:
             "external_id": "u-42",
             "ttclid": "E.C.P.click",
             "ttp": "ttp-cookie",
+            "first_name": "Ada",  # TikTok's offline and CRM sources take none of these three
+            "last_name": "Lovelace",
+            "zip_code": "94107",
         },
         page={"url": "https://shop.example.com/thanks", "referrer": "https://shop.example.com/cart"},
         ad={"callback": "cb", "campaign_id": "c1", "ad_id": "a1", "creative_id": "cr1", "attributed": True},

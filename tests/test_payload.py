@@ -133,6 +133,7 @@ def test_properties_are_typed_for_tiktok() -> None:
         "contents": [{"content_id": "42", "quantity": 2, "price": 9.95}],
         "content_ids": ["42", "sku-2"],
         "num_items": 2,
+        "query": "shoes",
         "search_string": "shoes",
     }
 

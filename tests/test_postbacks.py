@@ -127,7 +127,8 @@ def test_appsflyer_push_api_purchase(client: TestClient, router: respx.Router) -
                 "idfv": "868049A3-4B2F-4A11-9B00-CFFC362XXXXX",
                 "att_status": "AUTHORIZED",
             },
-            "properties": {"value": 6, "currency": "USD", "content_ids": ["15854"]},
+            # content_type: the destination's default_content_type, as the event names a product
+            "properties": {"value": 6, "currency": "USD", "content_ids": ["15854"], "content_type": "product"},
             "limited_data_use": False,
             "app": {"app_id": "1217828636", "app_version": "1.4.4"},
         }
@@ -233,6 +234,7 @@ def test_branch_purchase_webhook(client: TestClient, router: respx.Router) -> No
                 "currency": "USD",
                 "order_id": "trans_Id_1232343434",
                 "contents": [{"content_id": "1101123445", "price": 180.2, "quantity": 1}],
+                "content_type": "product",
             },
             "limited_data_use": False,
             "app": {"app_id": "com.example.app", "app_version": "1.0.0"},
@@ -298,6 +300,7 @@ def test_revenuecat_initial_purchase_and_trial(client: TestClient, router: respx
             "currency": "PHP",
             "order_id": "GPA.3309-9122-6177-47465",
             "content_ids": ["com.subscription.weekly"],
+            "content_type": "product",
         },
         "limited_data_use": False,
         "app": {"app_id": "com.example.app"},

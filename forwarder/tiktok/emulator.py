@@ -221,7 +221,7 @@ def _validate_properties(where: str, properties: Any) -> None:
         raise Invalid(f"{where}.value: Not a valid number.")
     if "currency" in properties and properties["currency"] not in load_catalog().currencies:
         raise Invalid(f"{where}.currency: Invalid currency code.")
-    for key in ("order_id", "shop_id", "content_type", "search_string", "description"):
+    for key in ("order_id", "shop_id", "content_type", "search_string", "query", "description"):
         if key in properties and not isinstance(properties[key], str):
             raise Invalid(f"{where}.{key}: Not a valid string.")
     if properties.get("content_type", "product") not in ("product", "product_group"):

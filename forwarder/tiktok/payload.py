@@ -1,7 +1,8 @@
 """Events API 2.0 bodies: normalise and hash user data, type properties, build `data[]` items and envelopes.
 
-Rules from ../shared/tiktok-events-api.md sections 2 and 5. Raw email, phone and external_id never leave
-this module: callers get SHA-256 lowercase hex (or the caller's own 64-hex pre-hashed value, lowercased).
+Rules from ../shared/tiktok-events-api.md sections 2 and 5. Raw email, phone, external_id, first_name, last_name
+and zip_code never leave this module: callers get SHA-256 lowercase hex (or the caller's own 64-hex pre-hashed
+value, lowercased). city, state and country are never sent (see `hashed_user`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
 
@@ -24,7 +26,8 @@ _ZERO_IDFA = "00000000-0000-0000-0000-000000000000"
 
 # Property keys TikTok documents; other inbound keys are not forwarded unless a mapping rule names them,
 # so free-form SDK properties (which may hold PII) never reach TikTok by accident.
-_STRING_PROPERTIES = {"content_type", "search_string", "description", "order_id", "shop_id", "delivery_category"}
+_STRING_PROPERTIES = {"search_string", "query", "description", "order_id", "shop_id", "delivery_category"}
+_CONTENT_TYPES = ("product", "product_group")
 _NUMBER_PROPERTIES = {"value", "predicted_ltv"}
 _CONTENT_STRINGS = ("content_id", "content_name", "content_category", "brand")
 _AD_STRINGS = ("callback", "campaign_id", "ad_id", "creative_id", "attribution_type", "attribution_provider")
@@ -34,11 +37,12 @@ _BROWSER = frozenset({"ttclid", "ttp", "ip", "user_agent", "locale"})
 # User fields TikTok's /event/track/ reference does not take for a source (digest section 2.3; bububa track.go):
 # web events carry no mobile ids; app events no web cookies; offline takes email and phone ("We only support email
 # or phone based PII", TikTok's offline guide); crm takes email, phone and external_id.
+_NAME_AND_PLACE = frozenset({"first_name", "last_name", "zip_code"})  # web and app, as TikTok's Segment destination
 _NOT_FOR_SOURCE = {
     "web": _MOBILE_IDS,
     "app": frozenset({"ttclid", "ttp"}),
-    "offline": _MOBILE_IDS | _BROWSER | {"external_id"},
-    "crm": _MOBILE_IDS | _BROWSER,
+    "offline": _MOBILE_IDS | _BROWSER | _NAME_AND_PLACE | {"external_id"},
+    "crm": _MOBILE_IDS | _BROWSER | _NAME_AND_PLACE,
 }
 
 
@@ -109,6 +113,37 @@ def hash_external_id(raw: str) -> str:
     return raw.lower() if is_sha256(raw) else sha256_hex(raw.strip())
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
+def hash_name(raw: str) -> str:
+    """first_name, last_name, zip_code: whitespace removed, lower-cased, SHA-256, as the TikTok-maintained Segment
+    destinations normalise them (`formatString` in tiktok-conversions/formatter.ts)."""
+    return raw.lower() if is_sha256(raw) else sha256_hex(_WHITESPACE.sub("", raw).lower())
+
+
+def ttclid_from_page(url: str | None, referrer: str | None) -> str | None:
+    """The `ttclid` query parameter of the page URL, else of a same-site referrer, as TikTok's own server-side tag
+    reads it (tiktok/gtm-template-eapi `getTtclidFromUrl`)."""
+    found, host = _ttclid_and_host(url)
+    if found or not referrer or "ttclid" not in referrer:
+        return found
+    linked, linked_host = _ttclid_and_host(referrer)
+    return linked if linked_host == host else None
+
+
+def _ttclid_and_host(url: str | None) -> tuple[str | None, str | None]:
+    if not url:
+        return None, None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None, None
+    values = parse_qs(parts.query).get("ttclid") if "ttclid" in parts.query else None
+    return (values[0].strip() or None) if values else None, host
+
+
 def _platform(event: InboundEvent) -> str | None:
     if event.app is not None and event.app.platform:
         return event.app.platform
@@ -122,7 +157,9 @@ def _platform(event: InboundEvent) -> str | None:
 def hashed_user(event: InboundEvent, default_region: str) -> dict[str, Any]:
     """Every user and device field TikTok may take, hashed where TikTok requires; computed once per event.
 
-    Absent and empty fields are left out.
+    Absent and empty fields are left out. city, state and country are not sent: TikTok's API reference lists no
+    such user fields, and the one peer that sends them (Segment) sends them unhashed, which would put them in our
+    store in the clear.
     """
     user, device = event.user, event.device
     block: dict[str, Any] = {}
@@ -132,8 +169,13 @@ def hashed_user(event: InboundEvent, default_region: str) -> dict[str, Any]:
         block["phone"] = _dedupe([hash_phone(v, default_region) for v in user.phone])
     if user.external_id:
         block["external_id"] = _dedupe([hash_external_id(v) for v in user.external_id])
+    for key, text in (("first_name", user.first_name), ("last_name", user.last_name), ("zip_code", user.zip_code)):
+        if text:
+            block[key] = hash_name(text)
+    page = event.page
+    ttclid = user.ttclid or (ttclid_from_page(page.url, page.referrer) if page is not None else None)
     for key, value in (
-        ("ttclid", user.ttclid),
+        ("ttclid", ttclid),
         ("ttp", user.ttp),
         ("ip", device.ip),
         ("user_agent", device.user_agent),
@@ -223,6 +265,8 @@ def _content(item: Any) -> dict[str, Any]:
         try:
             if key in _CONTENT_STRINGS:
                 content[key] = _string(value)
+            elif key == "content_type":  # per item, as TikTok's own tag and its SDK's PixelContent send it
+                content[key] = _content_type(value)
             elif key == "price":
                 content[key] = _number(value)
             elif key == "quantity":
@@ -232,14 +276,18 @@ def _content(item: Any) -> dict[str, Any]:
     return content
 
 
+def _content_type(value: Any) -> str:
+    if value not in _CONTENT_TYPES:
+        raise _Invalid("must be product or product_group")
+    return str(value)
+
+
 def _property(key: str, value: Any, out: dict[str, Any]) -> None:
     """Type one documented property into `out`; other keys are left out."""
     if key in _NUMBER_PROPERTIES:
         out[key] = _number(value)
     elif key == "content_type":
-        if value not in ("product", "product_group"):
-            raise _Invalid("must be product or product_group")
-        out[key] = value
+        out[key] = _content_type(value)
     elif key in _STRING_PROPERTIES:
         out[key] = _string(value)
     elif key == "currency":
@@ -249,8 +297,6 @@ def _property(key: str, value: Any, out: dict[str, Any]) -> None:
         out[key] = currency
     elif key == "num_items":
         out[key] = _integer(value)
-    elif key == "query":
-        out.setdefault("search_string", _string(value))
     elif key == "contents":
         if not isinstance(value, list):
             raise _Invalid("must be a list of objects")
@@ -273,12 +319,18 @@ def _property(key: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def properties_for_tiktok(
-    properties: Mapping[str, Any], custom_keys: Iterable[str] = (), *, unsupported_currency: str = "reject"
+    properties: Mapping[str, Any],
+    custom_keys: Iterable[str] = (),
+    *,
+    unsupported_currency: str = "reject",
+    default_content_type: str = "",
 ) -> dict[str, Any]:
     """TikTok's documented properties, typed as TikTok wants them, plus keys a mapping rule named.
 
     A currency TikTok does not list is rejected, or (`unsupported_currency="drop_value"`) sent without value and
-    currency, so the event still counts but without a value TikTok would misread.
+    currency, so the event still counts but without a value TikTok would misread. `default_content_type` is sent
+    when the event names products (contents or content_ids) but no content_type, as Segment and RudderStack do:
+    catalogue ads need it; with no products it is left out (stape-io/tiktok-tag#17).
     """
     out: dict[str, Any] = {key: properties[key] for key in custom_keys if properties.get(key) is not None}
     for key, value in properties.items():
@@ -287,6 +339,13 @@ def properties_for_tiktok(
                 _property(key, value, out)
             except _Invalid as error:
                 raise error.at(f"properties.{key}") from None
+    # TikTok documents both: `search_string` in its Events API 2.0 reference, `query` in its own server-side tag
+    # and business SDK; Segment's TikTok-maintained destination sends both.
+    if "query" in out or "search_string" in out:
+        out.setdefault("search_string", out.get("query"))
+        out.setdefault("query", out["search_string"])
+    if default_content_type and "content_type" not in out and (out.get("contents") or out.get("content_ids")):
+        out["content_type"] = default_content_type
     code = out.get("currency")
     if code is not None and code not in load_catalog().currencies:
         if unsupported_currency == "reject":
