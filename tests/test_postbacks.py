@@ -365,3 +365,30 @@ def test_postback_auth_ip_and_errors(client: TestClient) -> None:
     assert missing.status_code == 422 and missing.json()["field"] == "event_name"
     assert client.post("/v1/postbacks/appsflyer", content=b"{", headers={"Authorization": KEY}).status_code == 400
     assert ACCESS_TOKEN not in missing.text
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "body", "field"),
+    [
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": 5}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": [1, 2]}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": True}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": "[1, 2]"}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": '{"af_revenue": '}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": "[" * 5000}, "event_value"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": {"at": 1}}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": [1404214665]}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": "1e400"}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": "nan"}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "revenue_float": None, "revenue": {"cents": 1}}, "revenue"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "revenue_float": None, "revenue": [345]}, "revenue"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "installed_at": ["x"]}, "installed_at"),
+    ],
+)
+def test_platform_fields_of_the_wrong_shape_are_a_422_naming_the_field(
+    client: TestClient, source: str, key: str, body: dict[str, Any], field: str
+) -> None:
+    """Before: a number or list in AppsFlyer's event_value, an object or list in Adjust's times or revenue: 500."""
+    answer = client.post(f"/v1/postbacks/{source}", json=body, headers={"Authorization": key})
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["error"] == "invalid_postback" and answer.json()["field"] == field

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import respx
 from starlette.testclient import TestClient
 
@@ -96,3 +98,33 @@ def test_sentinel_token_is_absent_from_metrics_stats_and_errors(tmp_path: Path) 
         texts = [client.get(path).text for path in ("/metrics", "/v1/stats", "/healthz", "/readyz")]
     for text in texts:
         assert ACCESS_TOKEN not in text and "key-one" not in text
+
+
+ADMIN_ROUTES = [
+    ("GET", "/"),
+    ("GET", "/v1/stats"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/events/evt-1"),
+    ("GET", "/v1/admin/dead"),
+    ("POST", "/v1/admin/dead/replay"),
+    ("POST", "/v1/admin/reload"),
+]
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        b"Basic \xc3\xa9\xff\xfe",  # raw bytes in the header, not base64 at all
+        b"Basic " + base64.b64encode(b"admin:\xff\xfe"),  # base64 of a password that is not UTF-8
+        b"Basic " + base64.b64encode(b"\xff"),
+        b"Bearer \xff\x00",
+    ],
+)
+def test_admin_credentials_that_are_not_utf8_are_a_401_on_every_admin_route(tmp_path: Path, credential: bytes) -> None:
+    """Before: `Authorization: Basic` with non-ASCII bytes answered 500 on every admin route, with no key."""
+    settings = make_settings(tmp_path, admin_token="admin-token-1", delivery={"enabled": False})
+    with open_client(settings, respx.Router()) as client:
+        for method, path in ADMIN_ROUTES:
+            answer = client.request(method, path, headers={"Authorization": credential})  # type: ignore[dict-item]
+            assert answer.status_code == 401, (method, path, answer.status_code)
+            assert answer.json()["error"] == "unauthorized"
