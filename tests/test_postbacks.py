@@ -392,3 +392,36 @@ def test_platform_fields_of_the_wrong_shape_are_a_422_naming_the_field(
     answer = client.post(f"/v1/postbacks/{source}", json=body, headers={"Authorization": key})
     assert answer.status_code == 422, answer.text[:300]
     assert answer.json()["error"] == "invalid_postback" and answer.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "body", "field"),
+    [
+        (
+            "branch",
+            "branch-key",
+            b'{"name": "PURCHASE", "timestamp": 1499892854966, "id": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            "id",
+        ),
+        (
+            "partner",
+            "partner-key",
+            b'{"type": "X", "ts": 1, "amount": ' + b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"}",
+            "amount",
+        ),
+        (
+            "appsflyer",
+            KEY,
+            json.dumps({**APPSFLYER_PURCHASE, "event_value": '{"af_revenue":' + "[" * 900 + "]" * 900 + "}"}).encode(),
+            "event_value.af_revenue",
+        ),
+        ("revenuecat", "rc-key", b'{"event": {"type": "RENEWAL\\u0000", "event_timestamp_ms": 1}}', "event.type"),
+    ],
+)
+def test_deep_or_nul_postback_payloads_are_a_422_naming_the_field(
+    client: TestClient, source: str, key: str, body: bytes, field: str
+) -> None:
+    """Before: a deep value in any field a platform adapter reads (Branch `id`, a generic field) answered 500."""
+    answer = client.post(f"/v1/postbacks/{source}", content=body, headers={"Authorization": key})
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["error"] == "invalid_postback" and answer.json()["field"].startswith(field)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..settings import SourceSettings
+from ..shape import shape_problem
 from . import Converted, PostbackError, compact, present
 
 # AppsFlyer's predefined in-app event names -> the SDK-style names our mapping tables use.
@@ -70,6 +71,8 @@ def _event_value(payload: dict[str, Any]) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise PostbackError("event_value", "must be a JSON object of event parameters (as a string)")
+    if problem := shape_problem(raw):
+        raise PostbackError(f"event_value.{problem['field']}", problem["message"])
     return raw
 
 
