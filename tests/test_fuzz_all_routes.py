@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -23,13 +24,14 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from forwarder.dead_letters import dead_filter
+from forwarder.events import utc_iso
 from forwarder.openapi_postbacks import ADJUST, APPSFLYER, BRANCH, REVENUECAT
 
 from .conftest import REPO
 from .processes import free_port, running
 
 pytestmark = pytest.mark.slow
-EXAMPLES = int(os.environ.get("FORWARDER_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FORWARDER_FUZZ_EXAMPLES", "30"))
 ADMIN_TOKEN = "fuzz-admin-token"
 SDK = {"Authorization": "Bearer fuzz-sdk-key"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -175,13 +177,33 @@ HOSTILE = JSON | st.builds(nested, st.integers(30, 300), JSON) | st.just("x" * 2
 DEEP = st.tuples(st.sampled_from(sorted({name for names in FIELDS.values() for name in names})), st.integers(900, 1020))
 
 
+def valid_postback(source: str) -> dict[str, Any]:
+    """A payload the adapter converts, so hostile values in the other fields reach the code past its checks."""
+    now = time.time()
+    return {
+        "appsflyer": {"event_name": "af_purchase", "event_time": utc_iso(now).replace("T", " ")[:19]},
+        "adjust": {"event_name": "purchase", "created_at": str(int(now))},
+        "branch": {"name": "PURCHASE", "timestamp": int(now * 1000), "id": "1"},
+        "revenuecat": {"event": {"type": "NON_RENEWING_PURCHASE", "id": "r1", "event_timestamp_ms": int(now * 1000)}},
+        "partner": {"type": "PURCHASE", "ts": int(now), "id": "p1"},
+    }[source]
+
+
+EVENT_FIELDS = ["event", "event_id", "test_event_code", "timestamp", "properties", "ad", "user", "device", "app", "x"]
+
+
+DEEP_EVENT = st.none() | st.tuples(st.sampled_from(EVENT_FIELDS), st.integers(30, 1020))
+
+
 @st.composite
 def postback_payload(draw: st.DrawFn, source: str) -> dict[str, Any]:
     names = FIELDS[source] + ["event", "key", "\x00"]
-    payload: dict[str, Any] = draw(st.dictionaries(st.sampled_from(names), HOSTILE, max_size=8))
+    base = valid_postback(source) if draw(st.booleans()) else {}
+    hostile = draw(st.dictionaries(st.sampled_from(names), HOSTILE, max_size=4))
     if source == "revenuecat" and draw(st.booleans()):
-        payload = {"event": draw(st.dictionaries(st.sampled_from([*REVENUECAT["event"]["properties"]]), HOSTILE))}
-    return payload
+        inner = draw(st.dictionaries(st.sampled_from([*REVENUECAT["event"]["properties"]]), HOSTILE, max_size=4))
+        return {"event": {**valid_postback(source)["event"], **inner}}
+    return {**base, **hostile}
 
 
 def query_of(values: dict[str, Any]) -> dict[str, str]:
@@ -212,6 +234,26 @@ def test_hostile_postbacks_of_each_kind_answer_below_500(service: str, source: s
 
     check()
     assert sum(answers.values()) >= EXAMPLES and set(answers) & {200, 202, 422}, answers
+
+
+def test_hostile_events_answer_below_500(service: str) -> None:
+    """Every field of an otherwise valid event, hostile values, in a batch with a valid event that must be accepted."""
+
+    @given(hostile=st.dictionaries(st.sampled_from(EVENT_FIELDS), HOSTILE, min_size=1, max_size=3), deep=DEEP_EVENT)
+    @FUZZ
+    def check(hostile: dict[str, Any], deep: tuple[str, int] | None) -> None:
+        good = {"event": "PURCHASE", "timestamp": int(time.time()), "app": {"id": "com.example.app"}}
+        bad = {**good, **hostile}
+        body = json.dumps({"events": [good, bad]})
+        if deep:
+            field, levels = deep
+            body = json.dumps({"events": [good, {**bad, field: "__deep__"}]})
+            body = body.replace('"__deep__"', "[" * levels + "]" * levels)
+        response = httpx.post(f"{service}/v1/events", content=body, headers=SDK, timeout=20)
+        assert response.status_code == 202, (hostile, response.text[:300])
+        assert response.json()["accepted"] + response.json()["duplicates"] >= 1
+
+    check()
 
 
 FILTER_NAMES = ["destination", "since", "until", "tiktok_code", "event", "limit", "bogus"]
