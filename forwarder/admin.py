@@ -9,7 +9,6 @@ cross-site script cannot send without a CORS preflight this service never grants
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from urllib.parse import urlsplit
@@ -30,7 +29,7 @@ def _presented_secret(request: Request) -> str | None:
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII header bytes (read as latin-1)
             return None
         return decoded.partition(":")[2]
     return None

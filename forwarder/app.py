@@ -87,7 +87,13 @@ async def event_ledger(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     if denied := require_admin(request, runtime):
         return denied
-    ledger = await runtime.store.ledger(request.path_params["event_id"])
+    event_id = request.path_params["event_id"]
+    if "\x00" in event_id:  # ingest refuses NUL, so no event has one; PostgreSQL would refuse the query
+        return JSONResponse(
+            {"error": "invalid_event_id", "field": "event_id", "message": "contains a NUL character (U+0000)"},
+            status_code=400,
+        )
+    ledger = await runtime.store.ledger(event_id)
     found = bool(ledger["received"] or ledger["deliveries"] or ledger["orders"])
     return JSONResponse(ledger if found else {"error": "not_found", **ledger}, status_code=200 if found else 404)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -17,39 +18,64 @@ from .store.base import DeadFilter
 MAX_LIMIT = 100_000
 
 
+MAX_TEXT = 256  # a destination or event name; longer ones name nothing that exists
+_INT32 = 2**31 - 1  # tiktok_code is an `integer` column on PostgreSQL
+_WHOLE = re.compile(r"-?[0-9]{1,20}")
+
+
 def dead_filter(values: Mapping[str, Any]) -> DeadFilter:
     """A DeadFilter from query parameters, a JSON body or CLI options; ValueError names the bad field."""
     unknown = set(values) - {"destination", "since", "until", "tiktok_code", "event", "limit"}
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unknown filter")
+        raise ValueError(f"{_printable(sorted(unknown)[0])}: unknown filter")
 
     def time_of(name: str) -> float | None:
         if values.get(name) in (None, ""):
             return None
         try:
             return float(parse_timestamp(values[name]))
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             raise ValueError(f"{name}: {error}") from None
 
-    def integer(name: str, default: int | None) -> int | None:
-        if values.get(name) in (None, ""):
-            return default
-        try:
-            return int(values[name])
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}: must be a whole number") from None
+    def integer(name: str, low: int, high: int) -> int | None:
+        value = values.get(name)
+        if value in (None, ""):
+            return None
+        # Whole numbers only, as JSON numbers or digits: no bools, no 1.5, no NaN, no 23-digit codes.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+            value = int(value)
+        if type(value) is not int:
+            raise ValueError(f"{name}: must be a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"{name}: must be between {low} and {high}")
+        return value
 
-    limit = integer("limit", 1000)
-    if limit is None or not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit: must be between 1 and {MAX_LIMIT}")
+    def text(name: str) -> str | None:
+        value = values.get(name)
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: must be a string")
+        if len(value) > MAX_TEXT or "\x00" in value:
+            raise ValueError(f"{name}: must be at most {MAX_TEXT} characters, without NUL")
+        return value
+
+    limit = integer("limit", 1, MAX_LIMIT)
     return DeadFilter(
-        destination=values.get("destination") or None,
+        destination=text("destination"),
         since=time_of("since"),
         until=time_of("until"),
-        tiktok_code=integer("tiktok_code", None),
-        event=values.get("event") or None,
-        limit=limit,
+        tiktok_code=integer("tiktok_code", -_INT32, _INT32),
+        event=text("event"),
+        limit=1000 if limit is None else limit,
     )
+
+
+def _printable(name: str) -> str:
+    """An unknown filter's name as an answer may repeat it: short, NUL spelled out."""
+    return name[:64].replace("\x00", "\\u0000")
 
 
 def _bad_filter(error: ValueError) -> Response:
@@ -75,12 +101,15 @@ async def replay_dead(request: Request) -> Response:
         return denied
     body = await request.body()
     try:
-        values = json.loads(body) if body.strip() else {}
+        # orjson, as on ingest: NaN, Infinity and 1e400 are not JSON numbers.
+        values = orjson.loads(body) if body.strip() else {}
         if not isinstance(values, dict):
             raise ValueError("(body): must be a JSON object of filters")
         where = dead_filter(values)
-    except json.JSONDecodeError:
-        return JSONResponse({"error": "invalid_json", "message": "the body must be a JSON object"}, 400)
+    except orjson.JSONDecodeError as error:
+        return JSONResponse(
+            {"error": "invalid_json", "field": "(body)", "message": f"the body must be a JSON object: {error}"}, 400
+        )
     except ValueError as error:
         return _bad_filter(error)
     replayed = await runtime.store.replay_dead(where, runtime.clock())

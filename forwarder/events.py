@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -59,6 +60,8 @@ def parse_timestamp(value: Any) -> int:
             parsed = parsed.replace(tzinfo=UTC)
         return int(parsed.timestamp())
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("must be an ISO 8601 string or a Unix time in s, ms or us")
         if value <= 0:
             raise ValueError("must be a positive Unix time")
         if value >= _US_THRESHOLD:

@@ -17,14 +17,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import Caller, door, is_address_allowed, signature_problem
 from .errors import StoreUnavailable
-from .events import InboundEvent, field_errors
+from .events import App, Device, InboundEvent, Page, User, field_errors
 from .routing import Plan
 from .runtime import Runtime
 from .settings import SourceSettings
+from .shape import shape_problem
 from .store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
 from .store.base import CounterKey
 
 log = structlog.get_logger(__name__)
+
+_EVENT_FIELDS = frozenset(InboundEvent.model_fields)
+_PART_FIELDS = {
+    name: frozenset(model.model_fields)
+    for name, model in (("app", App), ("user", User), ("device", Device), ("page", Page))
+}
 
 
 class FastJSONResponse(JSONResponse):
@@ -106,17 +113,24 @@ def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
 def _validate(raw: Any) -> InboundEvent | list[dict[str, str]]:
     if not isinstance(raw, dict):
         return [{"field": "(event)", "message": "must be a JSON object"}]
+    if problem := shape_problem(raw):
+        return [problem]
     try:
         return InboundEvent.model_validate(raw)
     except ValidationError as error:
         return field_errors(error)
-    except RecursionError:
-        return [{"field": "(event)", "message": "is nested too deeply"}]
 
 
 def _metric_field(errors: list[dict[str, str]]) -> str:
-    """The first field named, without list indexes, so the label stays bounded."""
-    return ".".join(part for part in errors[0]["field"].split(".") if not part.isdigit()) if errors else "(event)"
+    """The first field named, cut to the model's own field names, so the label stays bounded.
+
+    Free-form fields (`properties`, `ad`, extras) have client-chosen keys: they are labelled by their parent.
+    """
+    parts = errors[0]["field"].split(".") if errors else []
+    if not parts or parts[0] not in _EVENT_FIELDS:
+        return "(event)" if not parts or parts[0] == "(event)" else "(extra)"
+    nested = _PART_FIELDS.get(parts[0], frozenset())
+    return f"{parts[0]}.{parts[1]}" if len(parts) > 1 and parts[1] in nested else parts[0]
 
 
 async def key_wait_s(runtime: Runtime, caller: Caller, source: SourceSettings) -> float:

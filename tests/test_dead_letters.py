@@ -80,3 +80,50 @@ def test_cli_lists_and_replays_dead_letters(tmp_path: Path, capsys: pytest.Captu
     assert main(["dead", "list", "--config", str(config)]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 0
     assert main(["dead", "list", "--config", str(config), "--limit", "0"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=" + "9" * 23, "limit"),
+        ("tiktok_code=" + "9" * 23, "tiktok_code"),
+        ("tiktok_code=1e400", "tiktok_code"),
+        ("tiktok_code=1.5", "tiktok_code"),
+        ("since=1e400", "since"),
+        ("until=NaN", "until"),
+        ("until=" + "9" * 400, "until"),
+        ("destination=app%00main", "destination"),
+        ("event=" + "E" * 300, "event"),
+        ("bogus%00=1", "bogus\\u0000"),
+    ],
+)
+def test_hostile_filters_in_the_query_are_a_400_naming_the_field(tmp_path: Path, query: str, field: str) -> None:
+    settings = make_settings(tmp_path, admin_token="dead-admin", delivery={"enabled": False})
+    with open_client(settings, respx.Router()) as client:
+        answer = client.get(f"/v1/admin/dead?{query}", headers=ADMIN)
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["error"] == "invalid_filter" and answer.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"limit": 100000000000000000000000}', "limit"),
+        (b'{"tiktok_code": 100000000000000000000000}', "tiktok_code"),
+        (b'{"tiktok_code": true}', "tiktok_code"),
+        (b'{"since": 1e400}', "(body)"),
+        (b'{"until": NaN}', "(body)"),
+        (b'{"destination": ["app_main"]}', "destination"),
+        (b'{"event": {"name": "PURCHASE"}}', "event"),
+        (b'{"event": 7}', "event"),
+        (b'{"since": [1]}', "since"),
+        (b"[]", "(body)"),
+    ],
+)
+def test_hostile_replay_filters_are_a_400_naming_the_field(tmp_path: Path, body: bytes, field: str) -> None:
+    """Before: a 23-digit tiktok_code answered 500 and a list where a string goes 503 (the store choked on it)."""
+    settings = make_settings(tmp_path, admin_token="dead-admin", delivery={"enabled": False})
+    with open_client(settings, respx.Router()) as client:
+        answer = client.post("/v1/admin/dead/replay", content=body, headers=ADMIN)
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["field"] == field

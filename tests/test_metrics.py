@@ -74,3 +74,21 @@ def test_pending_and_paused_gauges(tmp_path: Path) -> None:
     assert value(samples, "forwarder_pending_events", destination="app_main") == 3
     assert value(samples, "forwarder_destination_paused", destination="app_main") == 1
     assert value(samples, "forwarder_oldest_pending_age_seconds", destination="app_main") >= 0
+
+
+def test_rejections_in_free_form_fields_are_labelled_by_their_parent(tmp_path: Path) -> None:
+    """Client-chosen keys (properties, extras) never become label values: one series per model field."""
+    rejected = (
+        [event(properties={f"key-{i}": "\x00"}) for i in range(3)]
+        + [event(**{f"extra-{i}": "\x00"}) for i in range(3)]
+        + [event(user={"email": "a\x00"})]
+    )
+    with open_client(make_settings(tmp_path, delivery={"enabled": False}), respx.Router()) as client:
+        client.post("/v1/events", json={"events": rejected}, headers=AUTH)
+        after = scrape(client)
+    fields = {
+        dict(labels)["field"]: count
+        for (name, labels), count in after.items()
+        if name == "forwarder_events_rejected_total" and count
+    }
+    assert fields == {"properties": 3, "(extra)": 3, "user.email": 1}

@@ -369,3 +369,63 @@ def test_postback_auth_ip_and_errors(client: TestClient) -> None:
     assert missing.status_code == 422 and missing.json()["field"] == "event_name"
     assert client.post("/v1/postbacks/appsflyer", content=b"{", headers={"Authorization": KEY}).status_code == 400
     assert ACCESS_TOKEN not in missing.text
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "body", "field"),
+    [
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": 5}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": [1, 2]}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": True}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": "[1, 2]"}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": '{"af_revenue": '}, "event_value"),
+        ("appsflyer", KEY, {**APPSFLYER_PURCHASE, "event_value": "[" * 5000}, "event_value"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": {"at": 1}}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": [1404214665]}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": "1e400"}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "created_at": "nan"}, "created_at"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "revenue_float": None, "revenue": {"cents": 1}}, "revenue"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "revenue_float": None, "revenue": [345]}, "revenue"),
+        ("adjust", "adjust-key", {**ADJUST_PURCHASE, "installed_at": ["x"]}, "installed_at"),
+    ],
+)
+def test_platform_fields_of_the_wrong_shape_are_a_422_naming_the_field(
+    client: TestClient, source: str, key: str, body: dict[str, Any], field: str
+) -> None:
+    """Before: a number or list in AppsFlyer's event_value, an object or list in Adjust's times or revenue: 500."""
+    answer = client.post(f"/v1/postbacks/{source}", json=body, headers={"Authorization": key})
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["error"] == "invalid_postback" and answer.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "body", "field"),
+    [
+        (
+            "branch",
+            "branch-key",
+            b'{"name": "PURCHASE", "timestamp": 1499892854966, "id": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            "id",
+        ),
+        (
+            "partner",
+            "partner-key",
+            b'{"type": "X", "ts": 1, "amount": ' + b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"}",
+            "amount",
+        ),
+        (
+            "appsflyer",
+            KEY,
+            json.dumps({**APPSFLYER_PURCHASE, "event_value": '{"af_revenue":' + "[" * 900 + "]" * 900 + "}"}).encode(),
+            "event_value.af_revenue",
+        ),
+        ("revenuecat", "rc-key", b'{"event": {"type": "RENEWAL\\u0000", "event_timestamp_ms": 1}}', "event.type"),
+    ],
+)
+def test_deep_or_nul_postback_payloads_are_a_422_naming_the_field(
+    client: TestClient, source: str, key: str, body: bytes, field: str
+) -> None:
+    """Before: a deep value in any field a platform adapter reads (Branch `id`, a generic field) answered 500."""
+    answer = client.post(f"/v1/postbacks/{source}", content=body, headers={"Authorization": key})
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["error"] == "invalid_postback" and answer.json()["field"].startswith(field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -260,3 +261,33 @@ def test_sign_matches_the_standard_webhooks_reference_vector() -> None:
     with_query = sign(REFERENCE_SECRET, message_id, timestamp, payload, "a=1")
     assert with_query == Webhook(REFERENCE_SECRET).sign(message_id, at, '?a=1\n{"test": 2432232314}')
     assert with_query != expected
+
+
+ADMIN_ROUTES = [
+    ("GET", "/"),
+    ("GET", "/v1/stats"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/events/evt-1"),
+    ("GET", "/v1/admin/dead"),
+    ("POST", "/v1/admin/dead/replay"),
+    ("POST", "/v1/admin/reload"),
+]
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        b"Basic \xc3\xa9\xff\xfe",  # raw bytes in the header, not base64 at all
+        b"Basic " + base64.b64encode(b"admin:\xff\xfe"),  # base64 of a password that is not UTF-8
+        b"Basic " + base64.b64encode(b"\xff"),
+        b"Bearer \xff\x00",
+    ],
+)
+def test_admin_credentials_that_are_not_utf8_are_a_401_on_every_admin_route(tmp_path: Path, credential: bytes) -> None:
+    """Before: `Authorization: Basic` with non-ASCII bytes answered 500 on every admin route, with no key."""
+    settings = make_settings(tmp_path, admin_token="admin-token-1", delivery={"enabled": False})
+    with open_client(settings, respx.Router()) as client:
+        for method, path in ADMIN_ROUTES:
+            answer = client.request(method, path, headers={"Authorization": credential})  # type: ignore[dict-item]
+            assert answer.status_code == 401, (method, path, answer.status_code)
+            assert answer.json()["error"] == "unauthorized"

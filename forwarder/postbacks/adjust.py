@@ -18,6 +18,7 @@ https://forwarder.example.com/v1/postbacks/adjust?key=INGEST_KEY&activity_kind={
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from ..settings import SourceSettings
@@ -31,9 +32,12 @@ def _seconds(value: Any, field: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(text)
-    except ValueError:
+        seconds = float(text)
+    except (TypeError, ValueError):  # TypeError: an object or a list where Adjust sends a number
         raise PostbackError(field, "must be Unix seconds") from None
+    if not math.isfinite(seconds):
+        raise PostbackError(field, "must be Unix seconds")
+    return seconds
 
 
 def convert(payload: dict[str, Any], source: SourceSettings) -> Converted:
@@ -49,7 +53,7 @@ def convert(payload: dict[str, Any], source: SourceSettings) -> Converted:
     if value is None and present(payload.get("revenue")) is not None:
         try:
             value = float(payload["revenue"]) / 100  # Adjust's {revenue} is in cents
-        except ValueError:
+        except (TypeError, ValueError):
             raise PostbackError("revenue", "must be a number of cents") from None
     currency = present(payload.get("currency"))
     os_name = str(present(payload.get("os_name")) or "").lower()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..settings import SourceSettings
+from ..shape import shape_problem
 from . import Converted, PostbackError, compact, present
 
 # AppsFlyer's predefined in-app event names -> the SDK-style names our mapping tables use.
@@ -56,16 +57,23 @@ def parse_time(value: Any, field: str) -> float:
 
 
 def _event_value(payload: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's event parameters. AppsFlyer documents a JSON object (as a string); anything else (a bare number,
+    a list) is refused rather than guessed at: a number could be revenue, a quantity or a level."""
     raw = present(payload.get("event_value"))
     if raw is None:
         return {}
-    if isinstance(raw, dict):
-        return raw
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise PostbackError("event_value", "must be a JSON object (as a string)") from None
-    return value if isinstance(value, dict) else {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise PostbackError("event_value", "must be a JSON object (as a string)") from None
+    if raw is None or raw == {}:
+        return {}
+    if not isinstance(raw, dict):
+        raise PostbackError("event_value", "must be a JSON object of event parameters (as a string)")
+    if problem := shape_problem(raw):
+        raise PostbackError(f"event_value.{problem['field']}", problem["message"])
+    return raw
 
 
 def _store_app_id(payload: dict[str, Any], source: SourceSettings) -> str | None:

@@ -12,6 +12,7 @@ from ..auth import Caller, is_address_allowed, signature_problem
 from ..ingest import BadRequest, accept_events, admit, parse_json_object, read_body
 from ..runtime import Runtime
 from ..settings import SourceSettings
+from ..shape import shape_problem
 from . import Converted, PostbackError, adapters
 
 log = structlog.get_logger(__name__)
@@ -78,6 +79,9 @@ async def post_postback(request: Request) -> Response:
         problem = signature_problem(source, request.headers, request.scope["query_string"], raw_body, runtime.clock())
         if problem:
             raise BadRequest(401, "invalid_signature", problem.message, field=problem.field)
+        # Before any adapter walks it: the parser reads 1,024 levels, Python's recursion stops near 1,000.
+        if shape := shape_problem(payload):
+            raise PostbackError(shape["field"], shape["message"])
         converted = adapters()[source.kind](payload, source)
     except BadRequest as error:
         return error.response()
