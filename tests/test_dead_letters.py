@@ -124,6 +124,8 @@ def test_hostile_replay_filters_are_a_400_naming_the_field(tmp_path: Path, body:
     """Before: a 23-digit tiktok_code answered 500 and a list where a string goes 503 (the store choked on it)."""
     settings = make_settings(tmp_path, admin_token="dead-admin", delivery={"enabled": False})
     with open_client(settings, respx.Router()) as client:
-        answer = client.post("/v1/admin/dead/replay", content=body, headers=ADMIN)
+        answer = client.post(
+            "/v1/admin/dead/replay", content=body, headers={**ADMIN, "Content-Type": "application/json"}
+        )
     assert answer.status_code == 400, answer.text[:300]
     assert answer.json()["field"] == field

@@ -22,6 +22,8 @@ from .processes import free_port, running, wait_for_delivery
 
 KEY = {"Authorization": "Bearer bounds-key"}
 
+ADMIN = {"Authorization": "Bearer bounds-admin"}
+
 
 def nested(levels: int) -> Any:
     value: Any = 1
@@ -43,6 +45,7 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         config.write_text(f"""
 mappings_dir = "{REPO / "mappings"}"
 watch_config = false
+admin_token = "bounds-admin"
 [server]
 port = {port}
 [store]
@@ -95,7 +98,7 @@ def test_deep_and_nul_events_are_rejected_alone_and_the_rest_is_delivered(servic
     }
     assert "NUL" in reply["rejected"][0]["errors"][0]["message"]
     assert f"{MAX_DEPTH} levels" in reply["rejected"][4]["errors"][0]["message"]
-    wait_for_delivery(f"{service}/_emulator", {"good-1", "good-2"}, timeout_s=30)
+    wait_for_delivery(f"{service}/_emulator", {"good-1", "good-2"}, timeout_s=30, headers=ADMIN)
     assert httpx.get(f"{service}/readyz", timeout=10).status_code == 200
 
 
@@ -107,4 +110,4 @@ def test_a_lone_nul_event_is_a_422_on_both_stores(service: str) -> None:
     ]
     after = httpx.post(f"{service}/v1/events", json=event(event_id="after"), headers=KEY, timeout=30)
     assert after.status_code == 202
-    wait_for_delivery(f"{service}/_emulator", {"after"}, timeout_s=30)
+    wait_for_delivery(f"{service}/_emulator", {"after"}, timeout_s=30, headers=ADMIN)
