@@ -366,3 +366,13 @@ def test_postback_auth_ip_and_errors(client: TestClient) -> None:
     assert missing.status_code == 422 and missing.json()["field"] == "event_name"
     assert client.post("/v1/postbacks/appsflyer", content=b"{", headers={"Authorization": KEY}).status_code == 400
     assert ACCESS_TOKEN not in missing.text
+
+
+def test_adjust_and_branch_names_chosen_by_people_match_rules(client: TestClient, router: respx.Router) -> None:
+    """Adjust's event_name and Branch's custom names are typed in their dashboards: `Start Trial`, `start-trial`."""
+    adjust = {**ADJUST_PURCHASE, "event_name": "Start Trial", "key": "adjust-key"}
+    assert client.get("/v1/postbacks/adjust?" + urlencode(adjust)).status_code == 202
+    branch = {**BRANCH_PURCHASE, "id": "2", "name": "start-trial"}
+    answer = client.post("/v1/postbacks/branch", json=branch, headers={"Authorization": "Bearer branch-key"})
+    assert answer.status_code == 202, answer.text
+    assert [event["event"] for event in sent(router, 2)] == ["StartTrial", "StartTrial"]
