@@ -15,9 +15,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import not_forwarded
 from .auth import Caller, door, is_address_allowed, signature_problem
 from .errors import StoreUnavailable
-from . import not_forwarded
 from .events import InboundEvent, field_errors
 from .field_warnings import unknown_fields
 from .routing import Plan
