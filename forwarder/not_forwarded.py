@@ -8,6 +8,7 @@ allow / deny list refuses it (`denied`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -44,7 +45,8 @@ class QuietLog:
     """Logs `ingest.not_forwarded` at most once per name every LOG_EVERY_S, with the count since the last line:
     an SDK sending a thousand unmapped events a second must not flood the log, nor be silent."""
 
-    def __init__(self, every_s: float = LOG_EVERY_S, max_names: int = _MAX_NAMES) -> None:
+    def __init__(self, every_s: float = LOG_EVERY_S, max_names: int = _MAX_NAMES, logger: Any = None) -> None:
+        self._log = log if logger is None else logger
         self._every_s = every_s
         self._max_names = max_names
         self._logged: dict[str, tuple[float, int]] = {}  # name -> (when last logged, events since)
@@ -57,7 +59,7 @@ class QuietLog:
                 self._logged[key] = (logged_at, waiting + row.events)
                 continue
             self._logged[key] = (now, 0)
-            log.warning(
+            self._log.warning(
                 "ingest.not_forwarded",
                 name=key,
                 source=row.source,
