@@ -106,8 +106,8 @@ def _not_forwarded_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(
         f'<tr data-name="{escape(r["event"])}"><td>{escape(r["event"])}</td><td>{escape(r["source"])}</td>'
         f'<td>{escape(r["reason"])}</td><td data-count="{r["count"]}">{r["count"]}</td><td>{utc_iso(r["last_at"])}</td>'
-        f'<td><a href="/v1/events/{escape(quote(r["event_id"], safe=""))}"><code>{escape(r["event_id"])}</code></a></td>'
-        "</tr>"
+        f'<td><a href="/v1/events/{escape(quote(r["event_id"], safe=""))}">'
+        f"<code>{escape(r['event_id'])}</code></a></td></tr>"
         for r in rows
     )
 
