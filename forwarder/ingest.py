@@ -15,9 +15,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import not_forwarded
 from .auth import Caller, door, is_address_allowed, signature_problem
 from .errors import StoreUnavailable
 from .events import App, Device, InboundEvent, Page, User, field_errors
+from .field_warnings import unknown_fields
 from .routing import Plan
 from .runtime import Runtime
 from .settings import SourceSettings
@@ -249,6 +251,8 @@ async def accept_events(
     rejected: list[dict[str, Any]] = []
     plans = []
     names = []
+    indexes: list[int] = []  # each plan's position in the request
+    warnings: list[dict[str, Any]] = []
     orders = False  # whether any event carries an order id
     for index, raw in enumerate(raw_events):
         event = _validate(raw)
@@ -268,7 +272,16 @@ async def accept_events(
             orders = True
         plans.append(plan)
         names.append(event.event if isinstance(event, InboundEvent) else "")
+        indexes.append(index)
+        if isinstance(event, InboundEvent):
+            warnings += [{"index": index, **w} for w in unknown_fields(event, routing.fields_in_use)]
     counters["source", source, "rejected"] += len(rejected)
+    # Accepted and sent nowhere: said in the answer, counted per name, logged (not_forwarded.py).
+    unsent = [
+        (index, name, why, plan)
+        for index, name, plan in zip(indexes, names, plans, strict=True)
+        if (why := not_forwarded.reason(plan))
+    ]
 
     inbound = [
         InboundRecord(source, plan.event_id, event_name, plan.stored_document)
@@ -278,6 +291,8 @@ async def accept_events(
     write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
     if orders:  # rare: events with an order id; their claims' indexes count within the whole write
         write.orders = _order_claims(plans)
+    if unsent:
+        write.not_forwarded = not_forwarded.tally(source, [(n, why, p.event_id or "") for _, n, why, p in unsent])
     try:
         inserted = await runtime.store.enqueue(write, now)
     except StoreUnavailable as error:
@@ -288,6 +303,9 @@ async def accept_events(
             headers={"Retry-After": "5"},
         )
     _count(runtime, source, len(raw_events), rejected, plans, write.items, inserted)
+    if unsent:
+        runtime.not_forwarded_log.note(write.not_forwarded, now)
+        runtime.metrics.count_not_forwarded(write.not_forwarded)
     runtime.recent_names.note(plans, names, now)  # a reload must not stop mapping these (reload.py)
     woken = {item.destination for item, new in zip(write.items, inserted, strict=True) if new}
     if woken:
@@ -296,7 +314,7 @@ async def accept_events(
     accepted = duplicates = 0
     held: list[dict[str, Any]] = []
     position = 0
-    for index, plan in enumerate(plans):
+    for index, plan in zip(indexes, plans, strict=True):
         new = inserted[position : position + len(plan.items)]
         position += len(plan.items)
         is_held = orders and Stored.HELD in new
@@ -314,6 +332,13 @@ async def accept_events(
         # Stored, not sent: the same order was reported earlier with another value, currency or TikTok event.
         log.warning("ingest.order_conflict", source=source, event_ids=[h["event_id"] for h in held][:20])
         answer["held"] = held
+    if unsent:
+        answer["not_forwarded"] = [
+            {"index": index, "event": name, "reason": why, "destinations": plan.dropped}
+            for index, name, why, plan in unsent
+        ]
+    if warnings:
+        answer["warnings"] = warnings
     if not plans:
         answer = {"error": "invalid_event" if not is_batch else "invalid_events", **answer}
         return FastJSONResponse(answer, status_code=422)

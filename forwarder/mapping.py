@@ -8,8 +8,8 @@ A table file:
     [static]
     properties = { content_type = "product" }   # added to every event this table sends
 
-    [events]
-    START_TRIAL = "StartTrial"                  # rename
+    [events]                                    # inbound names match however they are written:
+    START_TRIAL = "StartTrial"                  # start_trial, StartTrial, start-trial, "Start Trial" (names.py)
     LOGIN = ["Login", "CompleteTutorial"]        # one inbound event, several TikTok events
     [[events.SUBSCRIPTION]]                     # rules with conditions and property mappings
     event = "StartTrial"
@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from .errors import MappingError
 from .mapping_rules import Condition, PropertySource, parse_condition, parse_property_source
+from .names import collisions, find, name_index, normalise_name
 from .tiktok.catalog import load_catalog
 
 UnmappedPolicy = Literal["drop", "custom"]
@@ -56,16 +57,30 @@ class Rule:
 class MappingTable:
     name: str
     path: Path
-    rules: Mapping[str, tuple[Rule, ...]]
+    rules: Mapping[str, tuple[Rule, ...]]  # keyed by the inbound name as written in the file
     version: str = ""  # content hash: each outbox row records the version that produced it
     unmapped: UnmappedPolicy | None = None
-    allow: frozenset[str] | None = None
+    allow: frozenset[str] | None = None  # normalised inbound names (names.normalise_name)
     deny: frozenset[str] = frozenset()
     static_properties: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @functools.cached_property
+    def _rule_keys(self) -> dict[str, str]:
+        return name_index(self.rules)
+
+    def rules_for(self, name: str) -> tuple[Rule, ...] | None:
+        """The rules of inbound `name` however it is written (`StartTrial` finds `START_TRIAL`), or None."""
+        key = find(self._rule_keys, name)
+        return None if key is None else self.rules[key]
+
+    def admits(self, name: str) -> bool:
+        """Whether the table's allow / deny lists let inbound `name` through."""
+        normalised = normalise_name(name)
+        return normalised not in self.deny and (self.allow is None or normalised in self.allow)
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,10 @@ def load_table(path: Path, raw: bytes | None = None) -> MappingTable:
         or not isinstance(static.get("properties", {}), dict)
     ):
         raise MappingError(file, "static", "must be a table with a `properties` table")
+    if clashes := collisions(events):
+        first, second = clashes[0]  # one table, two rules for one name: which one applies would be a guess
+        reason = f"events.{first} and events.{second} match the same inbound name (case, _, - and spaces are ignored)"
+        raise MappingError(file, f"events.{second}", reason)
     rules = {name: _parse_rules(file, f"events.{name}", spec) for name, spec in events.items()}
     return MappingTable(
         name=path.stem,
@@ -146,7 +165,7 @@ def _names(file: str, key: str, value: Any) -> frozenset[str] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise MappingError(file, key, "must be a list of inbound event names")
-    return frozenset(value)
+    return frozenset(normalise_name(v) for v in value)
 
 
 def _parse_rules(file: str, key: str, spec: Any) -> tuple[Rule, ...]:
@@ -201,13 +220,15 @@ def map_event(
 
     `unmapped` (the destination's policy) overrides the table's own; the default is to drop.
     """
-    if name in table.deny or (table.allow is not None and name not in table.allow):
+    if not table.admits(name):
         return MapResult([], "denied")
     inbound = document.get("properties") or {}
     static = table.static_properties
-    rules = table.rules.get(name)
+    rules = table.rules_for(name)
     if rules is None:
         policy = unmapped or table.unmapped or "drop"
+        # Only TikTok's own spelling passes through: `PURCHASE` without a rule is not sent, so that removing a rule
+        # stops an SDK name (and a reload's names-in-use check can say so).
         if load_catalog().is_standard(event_source, name):
             return MapResult([_with_static(MappedEvent(name, dict(inbound)), static)])  # already a TikTok name
         if policy == "custom":
@@ -219,9 +240,9 @@ def map_event(
 
 def maps_name(table: MappingTable, name: str, *, event_source: str, unmapped: UnmappedPolicy | None = None) -> bool:
     """Whether `map_event` may send anything for inbound `name` (a rule whose conditions fail still counts)."""
-    if name in table.deny or (table.allow is not None and name not in table.allow):
+    if not table.admits(name):
         return False
-    if name in table.rules:
+    if table.rules_for(name) is not None:
         return True
     return (unmapped or table.unmapped or "drop") == "custom" or load_catalog().is_standard(event_source, name)
 

@@ -1,19 +1,22 @@
 """Prometheus metrics for one service instance, in its own registry. Labels are bounded: destination, source,
-reason, TikTok code; never event ids."""
+reason, TikTok code, the first NAME_LABELS inbound event names; never event ids."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter as Counter_
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
-from .store import Resolution, State, Stored
+from .store import NotForwarded, Resolution, State, Stored
 
 # prometheus_client's multiprocess mode: each worker writes its values to files in this directory.
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+NAME_LABELS = 100  # inbound event names given a label of their own, per process
+OTHER_NAMES = "(other)"
 _LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 
 
@@ -56,6 +59,13 @@ class Metrics:
             ["destination", "reason"],
             registry=r,
         )
+        self.not_forwarded = Counter(
+            "forwarder_events_not_forwarded",
+            f"Events accepted and sent nowhere, by inbound name (the first {NAME_LABELS} names; then {OTHER_NAMES!r})",
+            ["event", "reason"],
+            registry=r,
+        )
+        self._name_labels: set[str] = set()
         self.delivered = Counter(
             "forwarder_events_delivered", "Events TikTok accepted (code 0)", ["destination"], registry=r
         )
@@ -129,6 +139,14 @@ class Metrics:
             self._child(self.dropped, destination, reason).inc(count)
         for (destination, what), count in stored.items():
             self._child(self._stored_metric[what], destination).inc(count)
+
+    def count_not_forwarded(self, rows: Sequence[NotForwarded]) -> None:
+        """Events sent nowhere by name; names come from clients, so only the first NAME_LABELS get a label."""
+        for row in rows:
+            if row.event not in self._name_labels and len(self._name_labels) < NAME_LABELS:
+                self._name_labels.add(row.event)
+            name = row.event if row.event in self._name_labels else OTHER_NAMES
+            self._child(self.not_forwarded, name, row.reason).inc(row.events)
 
     def observe_ingest(self, status: int, seconds: float) -> None:
         self._child(self.ingest_latency, str(status)).observe(seconds)

@@ -46,6 +46,31 @@ _ANSWER = {
                 },
             },
         },
+        # Accepted and sent nowhere (unmapped, filtered, denied at every destination, or no destination).
+        "not_forwarded": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "event": {"type": "string"},
+                    "reason": {"enum": ["unmapped", "filtered", "denied", "no_destination", "mixed"]},
+                    "destinations": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        },
+        # Fields of accepted events that we neither know nor use, with the closest known name.
+        "warnings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
     },
     "required": ["accepted", "duplicates", "rejected"],
 }

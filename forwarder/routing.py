@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from .events import InboundEvent, check_event_time, derive_event_id
+from .field_warnings import rule_paths
 from .mapping import MappingTable, map_event
 from .settings import DestinationSettings, Settings
 from .store import OrderClaim, OutboxItem
@@ -39,6 +41,11 @@ class Routing:
     _destinations: dict[tuple[str, str | None], list[tuple[str, DestinationSettings]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+    @functools.cached_property
+    def fields_in_use(self) -> frozenset[str]:
+        """Fields the mapping rules read: not ours, yet not unknown either (field_warnings.py)."""
+        return rule_paths(self.tables.values())
 
     def destinations_for(self, source: str, event: InboundEvent) -> list[tuple[str, DestinationSettings]]:
         app_id = event.app.id if event.app else None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import KeyRing
 from .metrics import Metrics
+from .not_forwarded import QuietLog
 from .routing import Routing
 from .settings import Settings
 from .store import Store
@@ -38,6 +39,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     overloaded: str | None = None  # why ingest refuses new events now (backpressure), or None
     recent_names: RecentNames = field(default_factory=RecentNames)  # event names in use, per destination
+    not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:

@@ -29,6 +29,7 @@ DESTINATION_METRICS = (
     "retried",
 )
 SOURCE_METRICS = ("received", "rejected")
+NOT_FORWARDED_NAMES = 20
 
 
 async def collect_stats(store: Store, settings: Settings, now: float) -> dict[str, Any]:
@@ -52,4 +53,6 @@ async def collect_stats(store: Store, settings: Settings, now: float) -> dict[st
         name: {metric: raw["sources"].get(name, {}).get(metric, 0) for metric in SOURCE_METRICS}
         for name in sorted(set(settings.sources) | set(raw["sources"]))
     }
-    return {"destinations": destinations, "sources": sources}
+    # Events accepted and sent nowhere, by name, most frequent first: what a mapping rule may be missing.
+    not_forwarded = await store.not_forwarded(NOT_FORWARDED_NAMES)
+    return {"destinations": destinations, "sources": sources, "not_forwarded": not_forwarded}

@@ -8,6 +8,7 @@ from functools import cache
 from html import escape
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -98,6 +99,19 @@ def _conflict_rows(conflicts: list[dict[str, Any]]) -> str:
     )
 
 
+def _not_forwarded_rows(rows: list[dict[str, Any]]) -> str:
+    """Names and sources as sent, escaped; the sample is the last event's id, linked to its ledger (no user data)."""
+    if not rows:
+        return '<tr><td colspan="6">Every event accepted lately went to a destination.</td></tr>'
+    return "\n".join(
+        f'<tr data-name="{escape(r["event"])}"><td>{escape(r["event"])}</td><td>{escape(r["source"])}</td>'
+        f'<td>{escape(r["reason"])}</td><td data-count="{r["count"]}">{r["count"]}</td><td>{utc_iso(r["last_at"])}</td>'
+        f'<td><a href="/v1/events/{escape(quote(r["event_id"], safe=""))}">'
+        f"<code>{escape(r['event_id'])}</code></a></td></tr>"
+        for r in rows
+    )
+
+
 def _mapping_sections(runtime: Runtime) -> str:
     sections = []
     users: dict[str, list[str]] = defaultdict(list)
@@ -165,6 +179,15 @@ first report is held, not sent: <code>forwarder conflicts release ID</code> send
 <table id="order-conflicts">
 <tr><th>at</th><th>destination</th><th>order id</th><th>sources</th><th>what differs</th><th>status</th><th>id</th></tr>
 {_conflict_rows(conflicts)}
+</table>
+<h2>Events sent nowhere</h2>
+<p class="why">Accepted, valid, and sent to no destination: <code>unmapped</code> (no rule for the name: add one to
+the destination's mapping table; names match whatever their case or separators), <code>filtered</code> (its rules'
+conditions failed), <code>denied</code> (the table's allow/deny list), <code>no_destination</code> (no destination
+takes this source or app), <code>mixed</code> (destinations differ). Most frequent first.</p>
+<table id="not-forwarded">
+<tr><th>event</th><th>source</th><th>reason</th><th>count</th><th>last seen</th><th>last event_id</th></tr>
+{_not_forwarded_rows(stats["not_forwarded"])}
 </table>
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}

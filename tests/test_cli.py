@@ -151,3 +151,12 @@ def test_conflicts_list_and_release_a_held_report(tmp_path: Path, capsys: pytest
     assert main(["conflicts", "release", str(held["id"]), "--config", str(config)]) == 0
     assert json.loads(capsys.readouterr().out) == {"released": True}
     assert main(["conflicts", "release", str(held["id"]), "--config", str(config)]) == 1  # already released
+
+
+def test_check_flags_two_rules_that_match_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    table = tmp_path / "mappings" / "default.toml"
+    table.write_text(table.read_text() + 'StartTrial = "Subscribe"\n')
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"error: {table}: events.StartTrial: events.START_TRIAL and events.StartTrial match the same" in out

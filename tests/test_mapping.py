@@ -248,7 +248,7 @@ def test_invalid_table_names_file_key_and_reason(tmp_path: Path, content: str, k
     assert reason in raised.value.reason
 
 
-@pytest.mark.parametrize("name", ["PURCHASE", "LOGIN", "Search", "OTHER", "X"])
+@pytest.mark.parametrize("name", ["PURCHASE", "purchase", "LOGIN", "log-in", "Login", "Search", "OTHER", "X", "x"])
 @pytest.mark.parametrize(
     "text",
     [

@@ -59,8 +59,10 @@ def test_metrics_move_as_events_flow(tmp_path: Path) -> None:
     assert value(after, "forwarder_delivery_request_seconds_count", destination="app_main") == 3
     assert value(after, "forwarder_event_delivery_lag_seconds_count", destination="app_main") == 1
     assert value(after, "forwarder_ingest_request_seconds_count", status="202") == 3
+    assert value(after, "forwarder_events_not_forwarded_total", event="NOPE", reason="unmapped") == 1
     labels = {name for (_, pairs) in after for name, _ in pairs}
-    assert labels <= {"source", "field", "destination", "reason", "tiktok_code", "status", "le"}
+    # `event` is an inbound event name, for events sent nowhere only, and bounded (test_not_forwarded.py).
+    assert labels <= {"source", "field", "destination", "reason", "tiktok_code", "status", "le", "event"}
     assert not any(v == "a" for (_, pairs) in after for _, v in pairs)  # no event id became a label
 
 

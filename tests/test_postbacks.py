@@ -429,3 +429,13 @@ def test_deep_or_nul_postback_payloads_are_a_422_naming_the_field(
     answer = client.post(f"/v1/postbacks/{source}", content=body, headers={"Authorization": key})
     assert answer.status_code == 422, answer.text[:300]
     assert answer.json()["error"] == "invalid_postback" and answer.json()["field"].startswith(field)
+
+
+def test_adjust_and_branch_names_chosen_by_people_match_rules(client: TestClient, router: respx.Router) -> None:
+    """Adjust's event_name and Branch's custom names are typed in their dashboards: `Start Trial`, `start-trial`."""
+    adjust = {**ADJUST_PURCHASE, "event_name": "Start Trial", "key": "adjust-key"}
+    assert client.get("/v1/postbacks/adjust?" + urlencode(adjust)).status_code == 202
+    branch = {**BRANCH_PURCHASE, "id": "2", "name": "start-trial"}
+    answer = client.post("/v1/postbacks/branch", json=branch, headers={"Authorization": "Bearer branch-key"})
+    assert answer.status_code == 202, answer.text
+    assert [event["event"] for event in sent(router, 2)] == ["StartTrial", "StartTrial"]

@@ -133,3 +133,53 @@ def test_status_page_needs_the_admin_token(tmp_path: Path) -> None:
         assert page.status_code == 200 and '<svg id="chart-hour"' in page.text
         assert "cdn" not in page.text.lower() and 'src="http' not in page.text
         client.post("/v1/events", json=event(), headers=AUTH)
+
+
+class NotForwardedRows(HTMLParser):
+    """The rows of the page's `not-forwarded` table, cell texts in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._inside = self._in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._inside = dict(attrs).get("id") == "not-forwarded"
+        if self._inside and tag == "tr":
+            self.rows.append([])
+        if self._inside and tag == "td":
+            self.rows[-1].append("")
+            self._in_cell = True
+
+    def handle_endtag(self, tag: str) -> None:
+        self._inside = self._inside and tag != "table"
+        self._in_cell = self._in_cell and tag != "td"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_cell:
+            self.rows[-1][-1] += data
+
+
+def test_status_page_in_chromium_shows_events_sent_nowhere(tmp_path: Path) -> None:
+    """Unmapped names, most frequent first, with the last event's id; the service logs each name once a minute."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
+    config.write_text(config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"'))
+    key = {"Authorization": "Bearer demo-ingest-key"}
+    with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
+        for i in range(3):
+            answer = httpx.post(f"{base}/v1/events", json=event(event_id=f"lvl-{i}", event="LEVEL_UP"), headers=key)
+            assert answer.json()["not_forwarded"][0]["reason"] == "unmapped"
+        httpx.post(f"{base}/v1/events", json=event(event_id="tut-0", event="<b>Tutorial</b>"), headers=key)
+        dom = browse(f"http://admin:{ADMIN_TOKEN}@127.0.0.1:{port}/", "--dump-dom", profile=tmp_path / "p").stdout
+    page = NotForwardedRows()
+    page.feed(dom)
+    [header, level_up, tutorial] = page.rows
+    assert header == []  # th cells only
+    assert level_up[:4] == ["LEVEL_UP", "demo_app", "unmapped", "3"] and level_up[5] == "lvl-2"
+    assert tutorial[0] == "<b>Tutorial</b>" and tutorial[5] == "tut-0"  # escaped, shown as text
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", level_up[4])
+    lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if "ingest.not_forwarded" in line]
+    assert len([line for line in lines if '"LEVEL_UP"' in line]) == 1  # 3 events within a minute: one line

@@ -68,3 +68,13 @@ def test_a_policy_that_maps_every_name_drops_none(tmp_path: Path) -> None:
     current = routing(tmp_path)
     candidate = routing(tmp_path, 'unmapped = "custom"\n[events]\nSTART_TRIAL = "StartTrial"\n')
     assert names_dropped(current, candidate, {"app_main": {"PURCHASE", "START_TRIAL"}}) == []
+
+
+def test_names_in_use_match_a_candidate_rule_however_it_is_written(tmp_path: Path) -> None:
+    """A table that rewrites START_TRIAL as `Start Trial` still maps START_TRIAL traffic: no reload refusal."""
+    current = routing(tmp_path)
+    candidate = routing(tmp_path, '[events]\n"Start Trial" = "StartTrial"\nPurchase = "Purchase"\n')
+    in_use = {"app_main": {"START_TRIAL", "start-trial", "PURCHASE", "LOGIN"}}
+    assert names_dropped(current, candidate, in_use) == [
+        {"destination": "app_main", "table": candidate.tables["default"].label, "names": ["LOGIN"]}
+    ]

@@ -107,6 +107,8 @@ ORDER_MATCH_COLUMNS = (
     "first_currency",
 )
 
+NOT_FORWARDED_COLUMNS = ("event", "source", "reason", "count", "first_at", "last_at", "event_id")
+
 # Counters are keyed by (scope, name, metric), e.g. ("destination", "main", "delivered").
 CounterKey = tuple[str, str, str]
 
@@ -127,6 +129,17 @@ class OrderClaim(NamedTuple):
     currency: str | None
 
 
+class NotForwarded(NamedTuple):
+    """Events of one name from one source that were accepted and sent nowhere, for one reason, in one request;
+    `event_id` is the last one's, a sample an operator can look up in the ledger."""
+
+    event: str
+    source: str
+    reason: str  # unmapped, filtered, denied, no_destination, or mixed (destinations differ)
+    events: int  # how many
+    event_id: str
+
+
 @dataclass
 class IngestWrite:
     """Everything one ingest request commits at once: outbox items (deduplicated) and counters."""
@@ -135,6 +148,7 @@ class IngestWrite:
     counters: Counter[CounterKey] = field(default_factory=Counter)
     inbound: list[InboundRecord] = field(default_factory=list)
     orders: list[OrderClaim] = field(default_factory=list)  # only the items that carry an order id
+    not_forwarded: list[NotForwarded] = field(default_factory=list)
 
 
 class InboundRecord(NamedTuple):
@@ -255,4 +269,9 @@ class Store(Protocol):
 
     async def release_held(self, conflict_id: int, now: float) -> bool:
         """Send a held conflicting report after all (pending now, same event_id); False if none is held by that id."""
+        ...
+
+    async def not_forwarded(self, limit: int) -> list[dict[str, Any]]:
+        """Names of events accepted and sent nowhere, most frequent first: event, source, reason, count, first_at,
+        last_at and the last one's event_id (names seen lately: rows unseen for two days are purged)."""
         ...

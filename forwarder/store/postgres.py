@@ -19,6 +19,7 @@ import structlog
 
 from ..errors import StoreUnavailable
 from .base import (
+    NOT_FORWARDED_COLUMNS,
     ORDER_MATCH_COLUMNS,
     Claimed,
     CounterKey,
@@ -117,6 +118,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE UNLOGGED TABLE key_rate_buckets (
           key_id text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL,
           took boolean NOT NULL);
+        """,
+    ),
+    (
+        # Events accepted and sent nowhere, per name: /v1/stats and the status page show what no rule maps.
+        "m004_not_forwarded",
+        """
+        CREATE TABLE not_forwarded (
+          event text NOT NULL, source text NOT NULL, reason text NOT NULL, count bigint NOT NULL,
+          first_at double precision NOT NULL, last_at double precision NOT NULL, event_id text NOT NULL,
+          PRIMARY KEY (event, source, reason));
         """,
     ),
 ]
@@ -265,6 +276,13 @@ class PostgresStore:
             for item, what in zip(items, stored, strict=True):
                 counters["destination", item.destination, _OUTCOME_METRIC[what]] += 1
             await _bump(connection, counters, now)
+            if write.not_forwarded:
+                await connection.executemany(
+                    """INSERT INTO not_forwarded VALUES ($1, $2, $3, $4, $5, $5, $6)
+                       ON CONFLICT (event, source, reason) DO UPDATE SET count = not_forwarded.count + excluded.count,
+                         last_at = excluded.last_at, event_id = excluded.event_id""",
+                    [(*row[:4], now, row[4]) for row in sorted(write.not_forwarded)],  # sorted: a stable lock order
+                )
             if write.inbound:
                 await connection.executemany(
                     "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES ($1, $2, $3, $4, $5)",
@@ -507,7 +525,15 @@ class PostgresStore:
                 now - SERIES_RETENTION_S,
                 limit,
             )
-        return int(keys) + len(ids) + int(inbound) + orders + int(buckets)
+            names = await connection.fetchval(
+                # A name not seen for as long as the charts reach leaves the list (names come from clients).
+                """WITH gone AS (DELETE FROM not_forwarded WHERE ctid IN (
+                     SELECT ctid FROM not_forwarded WHERE last_at < $1 LIMIT $2) RETURNING 1)
+                   SELECT count(*) FROM gone""",
+                now - SERIES_RETENTION_S,
+                limit,
+            )
+        return int(keys) + len(ids) + int(inbound) + orders + int(buckets) + int(names)
 
     async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
         async with self._connection(transaction=False) as connection:
@@ -568,6 +594,14 @@ class PostgresStore:
             rows = await connection.fetch(
                 f"""SELECT {", ".join(ORDER_MATCH_COLUMNS)} FROM order_matches WHERE kind = 'conflict'
                     ORDER BY id DESC LIMIT $1""",
+                limit,
+            )
+        return [dict(row) for row in rows]
+
+    async def not_forwarded(self, limit: int) -> list[dict[str, Any]]:
+        async with self._connection(transaction=False) as connection:
+            rows = await connection.fetch(
+                f"SELECT {', '.join(NOT_FORWARDED_COLUMNS)} FROM not_forwarded ORDER BY count DESC, event LIMIT $1",
                 limit,
             )
         return [dict(row) for row in rows]

@@ -20,6 +20,7 @@ from sqlite_utils.migrations import Migrations
 
 from ..errors import StoreUnavailable
 from .base import (
+    NOT_FORWARDED_COLUMNS,
     ORDER_MATCH_COLUMNS,
     Claimed,
     DeadFilter,
@@ -180,6 +181,17 @@ def m008_order_keys(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m009_not_forwarded(db: sqlite_utils.Database) -> None:
+    # Events accepted and sent nowhere, per name: /v1/stats and the status page show what no rule maps.
+    db.execute(
+        """CREATE TABLE not_forwarded (
+             event TEXT NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+             first_at REAL NOT NULL, last_at REAL NOT NULL, event_id TEXT NOT NULL,
+             PRIMARY KEY (event, source, reason)) WITHOUT ROWID"""
+    )
+
+
 _QUEUE_FIGURE = {
     State.PENDING: "pending",
     State.IN_FLIGHT: "in_flight",
@@ -278,7 +290,8 @@ class SQLiteStore:
         inbound = [tuple(record) for record in write.inbound]
         counters = [(*key, value) for key, value in write.counters.items()]
         orders = [tuple(order) for order in write.orders]
-        stored: list[int] = await self._write("enqueue", now, items, inbound, counters, orders)
+        dropped = [tuple(row) for row in write.not_forwarded]
+        stored: list[int] = await self._write("enqueue", now, items, inbound, counters, orders, dropped)
         return [_STORED[what] for what in stored]
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
@@ -458,6 +471,15 @@ class SQLiteStore:
     async def release_held(self, conflict_id: int, now: float) -> bool:
         released: bool = await self._write("release_held", conflict_id, now)
         return released
+
+    async def not_forwarded(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {', '.join(NOT_FORWARDED_COLUMNS)} FROM not_forwarded ORDER BY count DESC, event LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [dict(zip(NOT_FORWARDED_COLUMNS, row, strict=True)) for row in rows]
 
     async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
         clause, params = _dead_where(where)

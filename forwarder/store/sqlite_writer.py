@@ -35,7 +35,7 @@ import sqlite3
 import struct
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 HEADER = struct.Struct("!I")
@@ -57,6 +57,9 @@ _INSERT_ROW = """INSERT INTO outbox (id, destination, event, event_id, test_even
                  created_at, mapping_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_HELD = """INSERT INTO outbox (id, destination, event, event_id, test_event_code, payload, next_attempt_at,
                   created_at, mapping_version, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 4)"""
+_NOT_FORWARDED = """INSERT INTO not_forwarded VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (event, source, reason) DO UPDATE
+                    SET count = count + excluded.count, last_at = excluded.last_at, event_id = excluded.event_id"""
 _INSERT_INBOUND = "INSERT INTO inbound (received_at, source, event_id, event, document) VALUES (?, ?, ?, ?, ?)"
 _BUMP = """INSERT INTO counters VALUES (?, ?, ?, ?)
            ON CONFLICT (scope, name, metric) DO UPDATE SET value = value + excluded.value"""
@@ -256,6 +259,7 @@ def enqueue(
     inbound: list[tuple[str, str, str, bytes]],
     request_counters: list[CounterRow],
     orders: list[OrderClaimRow],
+    not_forwarded: Sequence[tuple[str, str, str, int, str]] = (),
 ) -> list[int]:
     """Store one ingest request: items are base.OutboxItem as tuples
     (destination, event, event_id, payload, test_event_code, mapping_version); per item, base.Stored's value."""
@@ -281,6 +285,8 @@ def enqueue(
         ],
     )
     connection.executemany(_INSERT_INBOUND, [(now, *record) for record in inbound])
+    if not_forwarded:  # base.NotForwarded: (event, source, reason, count, event_id)
+        connection.executemany(_NOT_FORWARDED, [(*row[:4], now, now, row[4]) for row in not_forwarded])
     outcome = [("destination", item[0], _OUTCOME_METRIC[what], 1) for item, what in zip(items, stored, strict=True)]
     # Last, once nothing in this job can fail any more: the group flushes them just before COMMIT.
     counters.add(now, [*request_counters, *outcome])
@@ -434,7 +440,13 @@ def purge(
              SELECT bucket, scope, name, metric FROM series WHERE bucket < ? LIMIT ?)""",
         (now - SERIES_RETENTION_S, limit),
     ).rowcount
-    return int(keys + len(ids) + inbound + orders + buckets)
+    # A name not seen for as long as the status page's charts reach leaves the list (names come from clients).
+    names = connection.execute(
+        """DELETE FROM not_forwarded WHERE (event, source, reason) IN (
+             SELECT event, source, reason FROM not_forwarded WHERE last_at < ? LIMIT ?)""",
+        (now - SERIES_RETENTION_S, limit),
+    ).rowcount
+    return int(keys + len(ids) + inbound + orders + buckets + names)
 
 
 def purge_orders(connection: sqlite3.Connection, now: float, dedup_window_s: float, limit: int) -> int:
