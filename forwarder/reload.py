@@ -20,6 +20,7 @@ import watchfiles
 
 from .auth import KeyRing
 from .check import Problem, check_mappings, check_settings_file
+from .setup_check import check_setup
 from .config_files import GIVE_UP_S, ConfigFiles, read_settled
 from .logs import scrubber
 from .mapping import MappingTable
@@ -60,7 +61,7 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
         settings, needs_restart = _keep_restart_only(runtime.settings, settings)
         contents = files.tables if files.mappings_dir == settings.mappings_dir else None
         tables, more = check_mappings(settings, contents)
-        problems += more
+        problems += more + check_setup(settings)  # a placeholder must not go live by reload either
     errors = [p for p in problems if p.level == "error"]
     outcome: dict[str, Any] = {
         "at": now,
