@@ -114,35 +114,6 @@ def test_a_store_app_id_is_not_a_tiktok_app_id(
     ]
 
 
-def test_following_send_to_real_tiktok_leaves_only_real_values(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The demo destination removed and real values given: nothing is flagged; the example keys are, once live."""
-    real_destination = (
-        '[destinations.my_app]\nevent_source = "app"\nevent_source_id = "7409876543210987654"\n'
-        'access_token = "0f3c9e2d7a61b8f4c5d2e1a0b9c8d7e6f5a4b3c2"\n'
-    )
-    text = _example(
-        tmp_path,
-        replace={
-            'base_url = "http://127.0.0.1:8080/_emulator"': REAL_TIKTOK,
-            "enabled = true                   # serve": "enabled = false                  # serve",
-        },
-    ).read_text()
-    text = text[: text.index("[destinations.demo_app_events]")] + real_destination
-    config = tmp_path / "config.toml"
-    config.write_text(text)
-    status, lines = _check(config, capsys)
-    assert status == 1
-    assert [line.split(": is ")[0] for line in lines] == [
-        "error: config: admin_token",
-        "error: config: sources.demo_app.keys.0",
-    ]
-    assert "it is printed in the README, and events go to the real TikTok" in lines[0]
-    config.write_text(text.replace("demo-admin-token", "9b1f0e4c7d2a").replace("demo-ingest-key", "5e8a3c1f"))
-    assert _check(config, capsys)[0] == 0
-
-
 def test_example_keys_on_a_public_address_are_flagged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = _example(tmp_path, replace={'host = "127.0.0.1"': 'host = "0.0.0.0"'})
     status, lines = _check(config, capsys)
