@@ -20,13 +20,13 @@ import watchfiles
 
 from .auth import KeyRing
 from .check import Problem, check_mappings, check_settings_file
-from .setup_check import check_setup
 from .config_files import GIVE_UP_S, ConfigFiles, read_settled
 from .logs import scrubber
 from .mapping import MappingTable
 from .routing import Routing
 from .runtime import Runtime
 from .settings import Settings
+from .setup_check import check_setup
 from .traffic import names_dropped
 
 log = structlog.get_logger(__name__)

@@ -42,7 +42,8 @@ def is_example_secret(value: str) -> bool:
 
 def check_setup(settings: Settings) -> list[Problem]:
     """Every placeholder and demo leftover in `settings`, as errors (warnings where the intent may be real)."""
-    real = is_real_tiktok(settings.tiktok.base_url)
+    # With delivery off nothing reaches TikTok, whatever base_url says (tests and store-only replicas run so).
+    real = is_real_tiktok(settings.tiktok.base_url) and settings.delivery.enabled
     public = real or not _is_loopback(settings.server.host)
     problems = list(_placeholders(settings))
     placeholder_keys = {problem.key for problem in problems}
