@@ -9,6 +9,7 @@ one run reports every problem instead of the first.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -74,8 +75,15 @@ def settings_problems(error: ValidationError, where: str) -> list[Problem]:
                 line_key, _, line_reason = line.partition(": ")
                 problems.append(Problem("error", where, line_key, line_reason))
             continue
-        problems.append(Problem("error", where, key, reason))
+        problems.append(Problem("error", where, key, reason + _from_environment(item["loc"])))
     return problems
+
+
+def _from_environment(loc: tuple[int | str, ...]) -> str:
+    """The environment overrides the file: say so when the value came from there, or the file looks fine."""
+    name = "FORWARDER_" + "__".join(str(part) for part in loc).upper()
+    found = any(variable.upper() == name for variable in os.environ)
+    return f" (set by {name} in the environment)" if loc and found else ""
 
 
 def _closest(loc: tuple[int | str, ...]) -> str:

@@ -211,3 +211,16 @@ def test_check_online_reports_each_destination_against_the_emulator(
         "LaunchAPP",
     )
     assert received["answers"] == {"0": 1, "40105": 1}
+
+
+def test_a_bad_value_from_the_environment_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FORWARDER_SERVER__PORT", "eighty")
+    config = _example(tmp_path, '\n[sources.rc]\nkind = "revenuecat"\nkey = ["k"]\n')
+    status, lines = _check(config, capsys)
+    assert status == 1
+    assert lines == [
+        f"error: {config}: server.port: must be a whole number (set by FORWARDER_SERVER__PORT in the environment)",
+        f"error: {config}: sources.rc.key: is not a setting here (did you mean 'keys'?)",
+    ]
