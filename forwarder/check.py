@@ -3,43 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import ValidationError
 
 from .errors import MappingError
-from .mapping import MappingTable, load_mappings
-from .settings import Settings, load_settings
+from .mapping import MappingTable, load_mappings, load_table
+from .problems import Problem
+from .settings import Settings, config_file_in_use, load_settings
+from .settings_problems import settings_problems, usable_settings
+from .setup_check import check_setup
 from .tiktok.catalog import EVENT_SOURCES, load_catalog
 
-
-@dataclass(frozen=True)
-class Problem:
-    level: Literal["error", "warning"]
-    file: str
-    key: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.level}: {self.file}: {self.key + ': ' if self.key else ''}{self.reason}"
+__all__ = ["Problem", "check_all", "check_event_name", "check_mappings", "check_settings_file"]
 
 
 def check_settings_file(
     config_file: Path | None, content: bytes | None = None
 ) -> tuple[Settings | None, list[Problem]]:
     """Settings from the file (or `content`, the file as read) and environment, or the problems that stop them."""
-    where = str(config_file) if config_file else "(environment)"
+    where = str(config_file_in_use(config_file) or "(environment)")
     try:
         return load_settings(config_file, content=content), []
     except FileNotFoundError as error:
         return None, [Problem("error", where, "", str(error))]
     except ValidationError as error:
-        return None, [
-            Problem("error", where, ".".join(str(p) for p in item["loc"]), item["msg"])
-            for item in error.errors(include_url=False)
-        ]
+        return None, settings_problems(error, where)
     except ValueError as error:  # TOML syntax errors surface as ValueError (tomllib.TOMLDecodeError)
         return None, [Problem("error", where, "", f"invalid TOML: {error}")]
 
@@ -48,13 +37,16 @@ def check_mappings(
     settings: Settings, contents: Mapping[Path, bytes] | None = None
 ) -> tuple[dict[str, MappingTable], list[Problem]]:
     """The mapping tables (from disk, or `contents`: the files as read) and what is wrong with them."""
+    problems: list[Problem] = []
     try:
         tables = load_mappings(settings.mappings_dir, contents)
     except MappingError as error:
-        return {}, [Problem("error", error.file, error.key, error.reason)]
-    problems: list[Problem] = []
+        tables, problems = _tables_one_by_one(settings.mappings_dir, contents, error)
+    broken = {Path(problem.file).stem for problem in problems}
     for name, destination in settings.destinations.items():
         table = tables.get(destination.mapping)
+        if table is None and destination.mapping in broken:
+            continue  # the table's own problems are reported above
         if table is None:
             problems.append(
                 Problem(
@@ -110,11 +102,44 @@ def check_event_name(file: str, key: str, event: str, source: str, destination: 
 
 
 def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, MappingTable], list[Problem]]:
+    """Everything wrong with the config and mapping tables at once: after a settings error, the parts of the
+    config that are valid on their own are still checked. Settings are None when a settings error was found."""
     settings, problems = check_settings_file(config_file)
-    if settings is None:
+    usable = settings or usable_settings(config_file_in_use(config_file))
+    if usable is None:
         return None, {}, problems
-    tables, more = check_mappings(settings)
-    return settings, tables, problems + more + check_order_dedup(settings) + check_event_set_ids(settings)
+    if config_file_in_use(config_file) is None and not usable.sources and not usable.destinations:
+        problems.append(
+            Problem(
+                "error",
+                "(environment)",
+                "",
+                "no config: pass --config FILE (a copy of config.example.toml) or set FORWARDER_CONFIG; the "
+                "environment alone sets no source and no destination",
+            )
+        )
+    tables, more = check_mappings(usable)
+    return (
+        settings,
+        tables,
+        problems + more + check_order_dedup(usable) + check_event_set_ids(usable) + check_setup(usable),
+    )
+
+
+def _tables_one_by_one(
+    directory: Path, contents: Mapping[Path, bytes] | None, first: MappingError
+) -> tuple[dict[str, MappingTable], list[Problem]]:
+    """The tables that load on their own, and a problem for each that does not (not only the first)."""
+    files = contents if contents is not None else {p: p.read_bytes() for p in directory.glob("*.toml")}
+    if not directory.is_dir() or not files:
+        return {}, [Problem("error", first.file, first.key, first.reason)]
+    tables, problems = {}, []
+    for path, raw in sorted(files.items()):
+        try:
+            tables[path.stem] = load_table(path, raw)
+        except MappingError as error:
+            problems.append(Problem("error", error.file, error.key, error.reason))
+    return tables, problems
 
 
 def check_order_dedup(settings: Settings) -> list[Problem]:

@@ -27,6 +27,7 @@ from .settings import Settings, config_file_in_use
 from .stats import collect_stats
 from .store import Store, make_store
 from .tiktok.emulator import EmulatorState, configure, control_token_required, create_emulator
+from .verify import verify_destinations
 from .workers import run_workers
 
 T = TypeVar("T")
@@ -62,16 +63,23 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
+    """Every problem at once; with --online, then one test event per destination to TikTok."""
     settings, tables, problems = check_all(args.config)
     for problem in problems:
         print(problem)
     errors = sum(problem.level == "error" for problem in problems)
-    if settings is not None and not errors:
-        print(
-            f"ok: {len(settings.sources)} source(s), {len(settings.destinations)} destination(s), "
-            f"{len(tables)} mapping table(s), {len(problems)} warning(s)"
-        )
-    return 1 if errors else 0
+    if settings is None or errors:
+        return 1
+    print(
+        f"ok: {len(settings.sources)} source(s), {len(settings.destinations)} destination(s), "
+        f"{len(tables)} mapping table(s), {len(problems)} warning(s)"
+    )
+    if not args.online:
+        return 0
+    verdicts = asyncio.run(verify_destinations(settings, test_event_code=args.test_event_code))
+    for verdict in verdicts:
+        print(verdict)
+    return 0 if all(verdict.ok for verdict in verdicts) else 1
 
 
 def stats(args: argparse.Namespace) -> int:
@@ -260,8 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="apply even if it stops mapping event names in use")
     p.set_defaults(run=reload)
 
-    p = commands.add_parser("check", help="validate the config and mapping tables")
+    p = commands.add_parser("check", help="validate the config and mapping tables; every problem at once")
     p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="then send one test event per destination to tiktok.base_url: do its token and event source id work?",
+    )
+    p.add_argument(
+        "--test-event-code",
+        dest="test_event_code",
+        help="the test event code for --online (default: the destination's test_event_code, else FORWARDER_CHECK)",
+    )
     p.set_defaults(run=check)
 
     p = commands.add_parser("stats", help="per destination: received, duplicates, unmapped, pending, delivered...")

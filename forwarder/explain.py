@@ -48,7 +48,7 @@ def _explain_one(routing: Routing, index: int, raw: Any, source: str, now: float
                 event_source_id=destination.event_source_id,
                 data=[json.loads(item.payload) for item in items],
                 partner_name=settings.tiktok.partner_name,
-                test_event_code=event.test_event_code,
+                test_event_code=items[0].test_event_code if items else None,
             )
             destinations[name] = {
                 "status": "send",

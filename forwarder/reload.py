@@ -26,6 +26,7 @@ from .mapping import MappingTable
 from .routing import Routing
 from .runtime import Runtime
 from .settings import Settings
+from .setup_check import check_setup
 from .traffic import names_dropped
 
 log = structlog.get_logger(__name__)
@@ -60,7 +61,7 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
         settings, needs_restart = _keep_restart_only(runtime.settings, settings)
         contents = files.tables if files.mappings_dir == settings.mappings_dir else None
         tables, more = check_mappings(settings, contents)
-        problems += more
+        problems += more + check_setup(settings)  # a placeholder must not go live by reload either
     errors = [p for p in problems if p.level == "error"]
     outcome: dict[str, Any] = {
         "at": now,

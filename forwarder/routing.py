@@ -81,6 +81,8 @@ class Routing:
         order_id = order_key(found) if (found := event.properties.get("order_id")) is not None else None
         if order_id is not None:
             plan.orders, order_sources = [], self._order_sources(source)
+        # The most specific test_event_code wins: the event's own, then its source's, then the destination's.
+        test_code = event.test_event_code or self.settings.sources[source].test_event_code
         try:
             user = hashed_user(event, tiktok.default_phone_region)
             posted = raw if raw is not None else event.model_dump(mode="json")
@@ -124,9 +126,8 @@ class Routing:
                     if plan.orders is not None:
                         claim = _order_claim(len(plan.items), str(order_id), source, order_sources, properties)
                         plan.orders.append(claim)
-                    plan.items.append(
-                        OutboxItem(name, mapped.event, event_id, payload, event.test_event_code, table.label)
-                    )
+                    code = test_code or destination.test_event_code
+                    plan.items.append(OutboxItem(name, mapped.event, event_id, payload, code, table.label))
         except PayloadError as error:
             # All destinations or none: a partly stored event would confuse the client's resend.
             return Plan(errors=[{"field": error.field, "message": error.message}])

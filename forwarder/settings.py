@@ -157,6 +157,9 @@ class SourceSettings(_Section):
     # Sources whose earlier report of an order (store transaction id) makes this source's report of it a duplicate;
     # a source always dedups against itself. Empty: no other source can suppress this source's purchases.
     dedup_orders_with: list[str] = []
+    # Sent as TikTok's test_event_code for this source's events that carry none: watch a new platform's
+    # postbacks in Events Manager -> Test Events before they count.
+    test_event_code: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("allowed_ips")
     @classmethod
@@ -203,6 +206,8 @@ class DestinationSettings(_Section):
     concurrency: int = Field(4, ge=1, le=64)  # requests in flight at once
     # content_type sent when an event names products without one ("" sends none): catalogue ads need it.
     default_content_type: Literal["product", "product_group", ""] = "product"
+    # Every event to this destination is a test event, unless the event or its source names its own code.
+    test_event_code: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("event_source_id", mode="before")
     @classmethod
@@ -254,13 +259,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _sources_name_known_destinations(self) -> Settings:
-        for name, source in self.sources.items():
-            for destination in source.destinations or []:
-                if destination not in self.destinations:
-                    raise ValueError(f"sources.{name}.destinations names unknown destination {destination!r}")
-            for other in source.dedup_orders_with:
-                if other not in self.sources:
-                    raise ValueError(f"sources.{name}.dedup_orders_with names unknown source {other!r}")
+        # Every dangling name at once, one "key: reason" line each (`forwarder check` reports them one by one).
+        unknown = [
+            f"sources.{name}.destinations: names unknown destination {destination!r}"
+            for name, source in self.sources.items()
+            for destination in source.destinations or []
+            if destination not in self.destinations
+        ]
+        unknown += [
+            f"sources.{name}.dedup_orders_with: names unknown source {other!r}"
+            for name, source in self.sources.items()
+            for other in source.dedup_orders_with
+            if other not in self.sources
+        ]
+        if unknown:
+            raise ValueError("\n".join(unknown))
         return self
 
     @classmethod

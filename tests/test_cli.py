@@ -118,7 +118,7 @@ def test_check_names_a_one_sided_or_unknown_order_dedup_source(
     )
     unknown = _config(tmp_path / "unknown", extra.replace('["demo_app"]', '["nobody"]'))
     assert main(["check", "--config", str(unknown)]) == 1
-    assert "sources.rc.dedup_orders_with names unknown source 'nobody'" in capsys.readouterr().out
+    assert "sources.rc.dedup_orders_with: names unknown source 'nobody'" in capsys.readouterr().out
 
 
 def test_conflicts_list_and_release_a_held_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -195,3 +195,20 @@ def test_a_forced_reload_says_what_it_stopped_mapping(setup: Path) -> None:
         forced = client.post("/v1/admin/reload", json={"force": True}, headers=ADMIN)
         assert forced.status_code == 200
         assert forced.json()["force"] is True and forced.json()["dropped"][0]["names"] == ["START_TRIAL"]
+
+
+def test_a_reload_that_would_put_a_placeholder_live_is_refused(setup: Path) -> None:
+    """What `forwarder check` and `serve` refuse cannot go live by a reload either."""
+    router = accepting_router()
+    with start(setup, router) as client:
+        setup.write_text(setup.read_text().replace('event_source_id = "111"', 'event_source_id = "com.example.app"'))
+        answer = client.post("/v1/admin/reload", headers=ADMIN, json={})
+        assert answer.status_code == 422
+        [problem] = answer.json()["problems"]
+        assert (problem["key"], problem["reason"][:47]) == (
+            "destinations.main.event_source_id",
+            "'com.example.app' looks like a store app id (pa",
+        )
+        client.post("/v1/events", json=event(), headers=KEY)
+        wait_for(lambda: sent_names(router) == ["StartTrial"])
+        assert json.loads(router.calls[0].request.content)["event_source_id"] == "111"
