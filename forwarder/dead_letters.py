@@ -15,11 +15,17 @@ from .runtime import Runtime
 from .store.base import DeadFilter
 
 MAX_LIMIT = 100_000
+FILTERS = ("destination", "since", "until", "tiktok_code", "event", "event_id")
+
+
+def is_narrowed(where: DeadFilter) -> bool:
+    """True when at least one filter picks which dead letters (a limit alone does not)."""
+    return bool(where.conditions())
 
 
 def dead_filter(values: Mapping[str, Any]) -> DeadFilter:
     """A DeadFilter from query parameters, a JSON body or CLI options; ValueError names the bad field."""
-    unknown = set(values) - {"destination", "since", "until", "tiktok_code", "event", "limit"}
+    unknown = set(values) - {*FILTERS, "limit"}
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown filter")
 
@@ -48,6 +54,7 @@ def dead_filter(values: Mapping[str, Any]) -> DeadFilter:
         until=time_of("until"),
         tiktok_code=integer("tiktok_code", None),
         event=values.get("event") or None,
+        event_id=values.get("event_id") or None,
         limit=limit,
     )
 
@@ -70,6 +77,7 @@ async def list_dead(request: Request) -> Response:
 
 
 async def replay_dead(request: Request) -> Response:
+    """Body: filters as for the list, e.g. `{"event_id": "..."}`; no filter replays nothing unless `"all": true`."""
     runtime: Runtime = request.state.runtime
     if denied := require_admin(request, runtime):
         return denied
@@ -78,7 +86,12 @@ async def replay_dead(request: Request) -> Response:
         values = json.loads(body) if body.strip() else {}
         if not isinstance(values, dict):
             raise ValueError("(body): must be a JSON object of filters")
+        replay_all = values.pop("all", False)
+        if not isinstance(replay_all, bool):
+            raise ValueError("all: must be true or false")
         where = dead_filter(values)
+        if not replay_all and not is_narrowed(where):
+            raise ValueError(f'(body): name a filter ({", ".join(FILTERS)}) or send "all": true to replay every one')
     except json.JSONDecodeError:
         return JSONResponse({"error": "invalid_json", "message": "the body must be a JSON object"}, 400)
     except ValueError as error:
