@@ -27,6 +27,7 @@ def _options(parser: argparse.ArgumentParser, path: str = "forwarder") -> list[t
     found = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            found += [(path, choice) for choice in action._choices_actions]  # each subcommand's one-line help
             for name, sub in action.choices.items():
                 found += _options(sub, f"{path} {name}")
         elif not isinstance(action, argparse._HelpAction):
@@ -43,7 +44,8 @@ def test_version_prints_the_package_version() -> None:
 def test_every_option_of_every_command_has_help_text() -> None:
     options = _options(build_parser())
     assert len(options) > 40  # the walk reached the subcommands
-    missing = [f"{path} {action.option_strings or action.dest}" for path, action in options if not action.help]
+    missing = [f"{path} {action.option_strings or action.dest or action.metavar}" for path, action in options]
+    missing = [name for name, (_, action) in zip(missing, options, strict=True) if not action.help]
     assert missing == []
 
 
