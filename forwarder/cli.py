@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
+from . import __version__
 from .app import create_app
 from .check import check_all, check_mappings, check_settings_file
-from .dead_letters import dead_filter
+from .cli_output import chosen_format, conflicts_table, dead_table, emit, ledger_table, stats_table
+from .dead_letters import FILTERS, dead_filter, is_narrowed
 from .explain import explain
 from .logs import configure_logging, uvicorn_log_config
 from .mapping_diff import diff_mappings, render_text
@@ -86,13 +88,16 @@ def stats(args: argparse.Namespace) -> int:
     if args.url:
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         response = httpx.get(args.url.rstrip("/") + "/v1/stats", headers=headers, timeout=10)
-        print(json.dumps(response.json(), indent=2))
-        return 0 if response.is_success else 1
+        if not response.is_success:
+            print(f"{response.status_code}: {response.text[:500]}", file=sys.stderr)
+            return 1
+        emit(response.json(), chosen_format(args.format), stats_table)
+        return 0
     settings = _load_or_exit(args.config)
     result = _with_store(settings, lambda store: collect_stats(store, settings, time.time()))
     if result is None:
         return 1
-    print(json.dumps(result, indent=2))
+    emit(result, chosen_format(args.format), stats_table)
     return 0
 
 
@@ -168,17 +173,26 @@ def mappings_diff(args: argparse.Namespace) -> int:
 
 def dead(args: argparse.Namespace) -> int:
     settings = _load_or_exit(args.config)
-    options = {key: getattr(args, key) for key in ("destination", "since", "until", "tiktok_code", "event", "limit")}
+    options = {key: getattr(args, key) for key in (*FILTERS, "limit")}
     try:
         where = dead_filter({key: value for key, value in options.items() if value is not None})
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.dead_command == "list":
+    replaying = args.dead_command == "replay"
+    if replaying and not args.all and not is_narrowed(where):
+        flags = ", ".join("--" + name.replace("_", "-") for name in FILTERS)
+        print(f"error: say which dead letters to replay ({flags}), or --all for every one", file=sys.stderr)
+        return 2
+    if not replaying or args.dry_run:
         letters = _with_store(settings, lambda store: store.dead_letters(where))
         if letters is None:
             return 1
-        print(json.dumps({"count": len(letters), "dead_letters": letters}, indent=2, ensure_ascii=False))
+        if replaying:  # --dry-run: what replay would send again, nothing changed
+            document = {"would_replay": len(letters), "dead_letters": letters}
+            emit(document, chosen_format(args.format), lambda d: dead_table(d["dead_letters"]) + " would be replayed")
+            return 0
+        emit({"count": len(letters), "dead_letters": letters}, chosen_format(args.format), _dead_list_table)
         return 0
     replayed = _with_store(settings, lambda store: store.replay_dead(where, time.time()))
     if replayed is None:
@@ -192,7 +206,7 @@ def event_ledger(args: argparse.Namespace) -> int:
     ledger = _with_store(settings, lambda store: store.ledger(args.event_id))
     if ledger is None:
         return 1
-    print(json.dumps(ledger, indent=2, ensure_ascii=False))
+    emit(ledger, chosen_format(args.format), ledger_table)
     return 0 if ledger["received"] or ledger["deliveries"] or ledger["orders"] else 1
 
 
@@ -202,13 +216,21 @@ def conflicts(args: argparse.Namespace) -> int:
         found = _with_store(settings, lambda store: store.order_conflicts(args.limit))
         if found is None:
             return 1
-        print(json.dumps({"count": len(found), "conflicts": found}, indent=2, ensure_ascii=False))
+        emit({"count": len(found), "conflicts": found}, chosen_format(args.format), _conflicts_list_table)
         return 0
     released = _with_store(settings, lambda store: store.release_held(args.conflict_id, time.time()))
     if released is None:
         return 1
     print(json.dumps({"released": bool(released)}))
     return 0 if released else 1
+
+
+def _dead_list_table(document: dict[str, Any]) -> str:
+    return dead_table(document["dead_letters"])
+
+
+def _conflicts_list_table(document: dict[str, Any]) -> str:
+    return conflicts_table(document["conflicts"])
 
 
 def explain_event(args: argparse.Namespace) -> int:
@@ -253,13 +275,15 @@ def emulate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forwarder", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"forwarder {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     config_help = "TOML config file (default: $FORWARDER_CONFIG, else settings from the environment only)"
+    format_help = "table for people, json for scripts; times are ISO 8601 UTC (default: table at a terminal, else json)"
 
     p = commands.add_parser("serve", help="run the service: ingest API and delivery worker")
     p.add_argument("--config", type=Path, help=config_help)
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default: [server] host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: [server] port, 8080)")
     p.set_defaults(run=serve)
 
     p = commands.add_parser("reload", help="make the running service re-read its config and mapping tables")
@@ -286,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help=config_help)
     p.add_argument("--url", help="ask a running service (e.g. http://127.0.0.1:8080) instead of reading the store")
     p.add_argument("--token", help="admin token for --url, if the service requires one")
+    p.add_argument("--format", choices=("table", "json"), help=format_help)
     p.set_defaults(run=stats)
 
     p = commands.add_parser("explain", help="print the exact TikTok request an event would produce per destination")
@@ -305,29 +330,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("dead", help="dead letters: events given up on")
     dead_commands = p.add_subparsers(dest="dead_command", required=True)
-    for name, text in (("list", "list dead letters"), ("replay", "send them again (same event_id)")):
+    for name, text in (("list", "list dead letters, newest first"), ("replay", "send them again (same event_id)")):
         p = dead_commands.add_parser(name, help=text)
         p.add_argument("--config", type=Path, help=config_help)
-        p.add_argument("--destination")
+        p.add_argument("--destination", help="only this destination's")
         p.add_argument("--since", help="failed at or after (ISO 8601 or Unix time)")
         p.add_argument("--until", help="failed before (ISO 8601 or Unix time)")
-        p.add_argument("--tiktok-code", dest="tiktok_code", type=int)
+        p.add_argument(
+            "--tiktok-code", dest="tiktok_code", type=int, help="only those TikTok last refused with this code"
+        )
         p.add_argument("--event", help="TikTok event name, e.g. Purchase")
-        p.add_argument("--limit", type=int)
+        p.add_argument("--event-id", dest="event_id", help="only this event")
+        p.add_argument("--limit", type=int, help="at most this many, newest first (default 1000)")
+        p.add_argument("--format", choices=("table", "json"), help=format_help)
+        if name == "replay":
+            p.add_argument("--dry-run", action="store_true", help="list what would be replayed; change nothing")
+            p.add_argument(
+                "--all", action="store_true", help="replay every dead letter (needed when no filter is given)"
+            )
         p.set_defaults(run=dead)
 
     p = commands.add_parser("events", help="the per-event ledger")
     event_commands = p.add_subparsers(dest="events_command", required=True)
     p = event_commands.add_parser("show", help="received when, mapped to what, every delivery attempt")
-    p.add_argument("event_id")
+    p.add_argument("event_id", help="the event_id the sender gave (or the one the forwarder derived)")
     p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--format", choices=("table", "json"), help=format_help)
     p.set_defaults(run=event_ledger)
 
     p = commands.add_parser("conflicts", help="reports of an order that differ from its first report (held)")
     conflict_commands = p.add_subparsers(dest="conflicts_command", required=True)
     p = conflict_commands.add_parser("list", help="the latest order conflicts, newest first")
     p.add_argument("--config", type=Path, help=config_help)
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=int, default=100, help="how many of the latest conflicts (default 100)")
+    p.add_argument("--format", choices=("table", "json"), help=format_help)
     p.set_defaults(run=conflicts)
     p = conflict_commands.add_parser("release", help="send a held report after all (its own event_id)")
     p.add_argument("conflict_id", type=int, help="the `id` that `conflicts list` shows")
@@ -335,8 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=conflicts)
 
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
     p.add_argument("--failure-ratio", type=float, default=0.0, help="share of requests answered 40100")
     p.add_argument("--rate-limit-per-s", type=float, default=0.0, help="requests per second per token, then 40100")

@@ -16,6 +16,12 @@ from .runtime import Runtime
 from .store.base import DeadFilter
 
 MAX_LIMIT = 100_000
+FILTERS = ("destination", "since", "until", "tiktok_code", "event", "event_id")
+
+
+def is_narrowed(where: DeadFilter) -> bool:
+    """True when at least one filter picks which dead letters (a limit alone does not)."""
+    return bool(where.conditions())
 
 
 MAX_TEXT = 256  # a destination or event name; longer ones name nothing that exists
@@ -25,7 +31,7 @@ _WHOLE = re.compile(r"-?[0-9]{1,20}")
 
 def dead_filter(values: Mapping[str, Any]) -> DeadFilter:
     """A DeadFilter from query parameters, a JSON body or CLI options; ValueError names the bad field."""
-    unknown = set(values) - {"destination", "since", "until", "tiktok_code", "event", "limit"}
+    unknown = set(values) - {*FILTERS, "limit"}
     if unknown:
         raise ValueError(f"{_printable(sorted(unknown)[0])}: unknown filter")
 
@@ -69,6 +75,7 @@ def dead_filter(values: Mapping[str, Any]) -> DeadFilter:
         until=time_of("until"),
         tiktok_code=integer("tiktok_code", -_INT32, _INT32),
         event=text("event"),
+        event_id=text("event_id"),
         limit=1000 if limit is None else limit,
     )
 
@@ -96,6 +103,7 @@ async def list_dead(request: Request) -> Response:
 
 
 async def replay_dead(request: Request) -> Response:
+    """Body: filters as for the list, e.g. `{"event_id": "..."}`; no filter replays nothing unless `"all": true`."""
     runtime: Runtime = request.state.runtime
     if denied := require_admin(request, runtime):
         return denied
@@ -105,7 +113,12 @@ async def replay_dead(request: Request) -> Response:
         values = orjson.loads(body) if body.strip() else {}
         if not isinstance(values, dict):
             raise ValueError("(body): must be a JSON object of filters")
+        replay_all = values.pop("all", False)
+        if not isinstance(replay_all, bool):
+            raise ValueError("all: must be true or false")
         where = dead_filter(values)
+        if not replay_all and not is_narrowed(where):
+            raise ValueError(f'(body): name a filter ({", ".join(FILTERS)}) or send "all": true to replay every one')
     except orjson.JSONDecodeError as error:
         return JSONResponse(
             {"error": "invalid_json", "field": "(body)", "message": f"the body must be a JSON object: {error}"}, 400

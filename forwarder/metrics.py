@@ -93,6 +93,19 @@ class Metrics:
         self.paused = _queue_gauge(
             "forwarder_destination_paused", "1 while TikTok refuses the destination's credentials", r
         )
+        self.dead = _queue_gauge("forwarder_dead_letters", "Events given up on and not replayed (dead letters)", r)
+        self.reloads = Counter(
+            "forwarder_config_reloads",
+            "Reload attempts by outcome: applied, invalid (files refused) or would_stop_mapping",
+            ["trigger", "outcome"],
+            registry=r,
+        )
+        self.reload_refused = Gauge(
+            "forwarder_config_last_reload_refused",
+            "1 while the latest reload was refused (the previous config keeps serving)",
+            registry=r,
+            multiprocess_mode="max",  # any worker that refused
+        )
         self.ingest_latency = Histogram(
             "forwarder_ingest_request_seconds",
             "POST /v1/events handling time, commit included",
@@ -190,6 +203,13 @@ class Metrics:
             self.oldest_pending.labels(name).set(figures.get("oldest_pending_age_s") or 0)
             self.paused.labels(name).set(1 if figures.get("paused") else 0)
             self.held.labels(name).set(figures.get("held", 0))
+            self.dead.labels(name).set(figures.get("dead", 0))
+
+    def count_reload(self, outcome: dict[str, Any]) -> None:
+        """One reload attempt, as reload_config() reports it."""
+        refused = outcome.get("refused")
+        self.reloads.labels(outcome["trigger"], refused or "applied").inc()
+        self.reload_refused.set(1 if refused else 0)
 
     def render(self) -> bytes:
         if MULTIPROCESS_DIR_ENV in os.environ:

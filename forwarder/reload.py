@@ -42,6 +42,7 @@ async def reload_config(runtime: Runtime, trigger: str, *, force: bool = False) 
         files = await read_settled(runtime.config_file, current.mappings_dir, current.reload_settle_s)
         result = _reload(runtime, trigger, files, force)
         runtime.last_reload = result
+        runtime.metrics.count_reload(result)
         return result
 
 

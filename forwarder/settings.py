@@ -1,4 +1,8 @@
-"""Typed settings: init kwargs > FORWARDER_* environment > TOML config file."""
+"""Typed settings: init kwargs > FORWARDER_* environment > TOML config file > TOML defaults file.
+
+The defaults file ($FORWARDER_DEFAULTS) is how a packaged install (the Docker image) sets its own defaults, such as
+`/data` for the store, without overriding what the operator's config says.
+"""
 
 from __future__ import annotations
 
@@ -285,13 +289,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        defaults_file = os.environ.get("FORWARDER_DEFAULTS")
+        defaults = (TomlConfigSettingsSource(settings_cls, toml_file=Path(defaults_file)),) if defaults_file else ()
         config_file = _config_file.get() or _env_config_file()
         if config_file is None:
-            return (init_settings, env_settings)
+            return (init_settings, env_settings, *defaults)
         content = _config_content.get()
         if content is not None:
-            return (init_settings, env_settings, _TomlContentSource(settings_cls, content))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            return (init_settings, env_settings, _TomlContentSource(settings_cls, content), *defaults)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file), *defaults)
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings, so logs can be scrubbed of them."""

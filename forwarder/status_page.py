@@ -47,7 +47,14 @@ def chart_series(rows: list[tuple[float, str, str, int]], now: float) -> dict[st
             hour[metric][11 - int(age // 300)] += value
         if 0 <= age < 86400:
             day[metric][23 - int(age // 3600)] += value
-    return {"hour": hour, "day": day, "outcomes": list(OUTCOMES), "colors": _COLORS}
+    return {
+        "hour": hour,
+        "day": day,
+        "hour_starts": [now - (12 - i) * 300 for i in range(12)],  # each bar's start, for the time axis
+        "day_starts": [now - (24 - i) * 3600 for i in range(24)],
+        "outcomes": list(OUTCOMES),
+        "colors": _COLORS,
+    }
 
 
 def _destination_rows(stats: dict[str, Any]) -> str:
@@ -74,14 +81,63 @@ def _destination_rows(stats: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def errors_by_event(errors: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The latest error of each (destination, event_id), newest first, with how many errors it had."""
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    for error in errors:
+        key = (error["destination"], error["event_id"])
+        grouped.setdefault(key, {**error, "errors": 0})["errors"] += 1
+    return list(grouped.values())[:limit]
+
+
+def _final_state(e: dict[str, Any]) -> str:
+    """Where the event stands now; a dead letter gets the button that replays it (status.js posts it)."""
+    if e["state"] != "failed":
+        return f'<td data-state="{escape(e["state"])}">{escape(e["state"].replace("_", " "))}</td>'
+    return (
+        '<td data-state="failed">failed (dead letter) '
+        f'<button type="button" data-replay="{escape(e["event_id"])}" data-destination="{escape(e["destination"])}">'
+        'Replay</button> <span class="replay-result"></span></td>'
+    )
+
+
 def _error_rows(errors: list[dict[str, Any]]) -> str:
     if not errors:
-        return '<tr><td colspan="6">No errors.</td></tr>'
+        return '<tr><td colspan="8">No errors.</td></tr>'
     return "\n".join(
-        f"<tr><td>{utc_iso(e['at'])}</td><td>{escape(e['destination'])}</td><td>{escape(e['event'])}</td>"
+        f'<tr data-event-id="{escape(e["event_id"])}"><td>{utc_iso(e["at"])}</td><td>{escape(e["destination"])}</td>'
+        f'<td>{escape(e["event"])} <a href="/v1/events/{quote(e["event_id"], safe="")}">'
+        f"<code>{escape(e['event_id'])}</code></a></td><td>{e['errors']}</td>"
         f"<td>{escape(str(e['tiktok_code'] if e['tiktok_code'] is not None else e['http_status']))}</td>"
-        f"<td>{escape(e['message'] or '')}</td><td><code>{escape(e['request_id'] or '-')}</code></td></tr>"
+        f"<td>{escape(e['message'] or '')}</td><td><code>{escape(e['request_id'] or '-')}</code></td>"
+        f"{_final_state(e)}</tr>"
         for e in errors
+    )
+
+
+def _reload_notice(runtime: Runtime) -> str:
+    """Which config serves since when; a refused latest reload in red, with its problems."""
+    loaded = f"Config and mapping tables serving since {utc_iso(runtime.loaded_at)}."
+    last = runtime.last_reload
+    if last is None or last.get("ok"):
+        applied = f" Last reload: applied {utc_iso(last['at'])} ({escape(last['trigger'])})." if last else ""
+        return f'<p class="why" id="reload">{loaded}{applied}</p>'
+    why = (
+        "the files are invalid"
+        if last.get("refused") == "invalid"
+        else escape(last.get("message") or str(last.get("refused")))
+    )
+    problems = "".join(
+        f"<li>{escape(p['level'])}: {escape(p['file'])}: {escape(p['key'])}: {escape(p['reason'])}</li>"
+        for p in last.get("problems", [])
+    )
+    dropped = (
+        f"<p>Names it would stop mapping: {escape(json.dumps(last['dropped']))}</p>" if last.get("dropped") else ""
+    )
+    return (
+        f'<div class="alert" id="reload-refused"><strong>Reload refused</strong> at {utc_iso(last["at"])} '
+        f"({escape(last['trigger'])}): {why}. The previous config keeps serving. {loaded}"
+        f"<ul>{problems}</ul>{dropped}</div>"
     )
 
 
@@ -149,7 +205,7 @@ async def status_page(request: Request) -> Response:
     now = runtime.clock()
     stats = await collect_stats(runtime.store, runtime.settings, now)
     series = chart_series(await runtime.store.series(now - 86400), now)
-    errors = await runtime.store.recent_errors(10)
+    errors = errors_by_event(await runtime.store.recent_errors(100), 10)
     conflicts = await runtime.store.order_conflicts(10)
     legend = "".join(f'<span><i style="background:{c}"></i>{o}</span>' for o, c in _COLORS.items())
     series_json = json.dumps(series).replace("</", "<\\/")
@@ -160,17 +216,20 @@ async def status_page(request: Request) -> Response:
 <body>
 <h1>TikTok events forwarder</h1>
 <p class="why">As of {utc_iso(now)}; this page refreshes every 30 s. The same figures: <code>GET /v1/stats</code>.</p>
+{_reload_notice(runtime)}
 <h2>Destinations</h2>
 <table id="destinations"><tr><th>destination</th><th>state</th>{headers}<th>oldest pending</th></tr>
 {_destination_rows(stats)}
 </table>
 <h2>Events by outcome</h2>
 <div class="legend">{legend}</div>
-<p>Last hour (5-minute bars)</p><svg id="chart-hour" width="600" height="140" role="img"></svg>
-<p>Last day (hourly bars)</p><svg id="chart-day" width="600" height="140" role="img"></svg>
-<h2>Latest TikTok errors</h2>
+<p>Last hour (5-minute bars)</p><svg id="chart-hour" width="640" height="170" role="img"></svg>
+<p>Last day (hourly bars)</p><svg id="chart-day" width="640" height="170" role="img"></svg>
+<h2>Latest TikTok errors, per event</h2>
+<p class="why">The event id opens its ledger (every attempt); a dead letter can be replayed (same event_id).</p>
 <table id="errors">
-<tr><th>at</th><th>destination</th><th>event</th><th>code</th><th>message</th><th>request_id</th></tr>
+<tr><th>last error</th><th>destination</th><th>event</th><th>errors</th><th>code</th><th>message</th>
+<th>request_id</th><th>now</th></tr>
 {_error_rows(errors)}
 </table>
 <h2>Order conflicts</h2>

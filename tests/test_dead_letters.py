@@ -129,3 +129,50 @@ def test_hostile_replay_filters_are_a_400_naming_the_field(tmp_path: Path, body:
         )
     assert answer.status_code == 400, answer.text[:300]
     assert answer.json()["field"] == field
+
+
+def test_replay_needs_a_filter_or_all_and_dry_run_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router = respx.Router()
+    router.post(TRACK_URL).mock(side_effect=lambda r: tiktok_answer(40002, "bad", request_id="req-x"))
+    settings = make_settings(tmp_path)
+    with open_client(settings, router) as client:
+        client.post("/v1/events", json={"events": [event(event_id="r-1"), event(event_id="r-2")]}, headers=AUTH)
+        wait_for(lambda: stats_of(client)["dead"] == 2)
+    config = tmp_path / "config.toml"
+    config.write_text(f'mappings_dir = "{settings.mappings_dir}"\n[store]\nurl = "{settings.store.url}"\n')
+    dead = ["dead", "replay", "--config", str(config), "--format", "json"]
+
+    def dead_ids() -> set[str]:
+        assert main(["dead", "list", "--config", str(config), "--format", "json"]) == 0
+        return {letter["event_id"] for letter in json.loads(capsys.readouterr().out)["dead_letters"]}
+
+    assert main(dead) == 2  # no filter, no --all: refused
+    assert "--all for every one" in capsys.readouterr().err
+    assert main([*dead, "--limit", "1"]) == 2  # a limit picks how many, not which
+    capsys.readouterr()
+    assert main([*dead, "--event-id", "r-2", "--dry-run"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["would_replay"] == 1 and [d["event_id"] for d in planned["dead_letters"]] == ["r-2"]
+    assert main([*dead, "--all", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["would_replay"] == 2
+    assert dead_ids() == {"r-1", "r-2"}  # the dry runs changed nothing
+    assert main([*dead, "--event-id", "r-2"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"replayed": 1}
+    assert dead_ids() == {"r-1"}
+    assert main([*dead, "--all"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"replayed": 1}
+    assert dead_ids() == set()
+
+
+def test_the_replay_endpoint_needs_a_filter_or_all(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, admin_token="dead-admin", delivery={"enabled": False})
+    with open_client(settings, respx.Router()) as client:
+        refused = client.post("/v1/admin/dead/replay", json={}, headers=ADMIN)
+        assert refused.status_code == 400 and refused.json()["field"] == "(body)"
+        assert "all" in refused.json()["message"]
+        bad = client.post("/v1/admin/dead/replay", json={"all": "yes"}, headers=ADMIN)
+        assert bad.status_code == 400 and bad.json()["field"] == "all"
+        assert client.post("/v1/admin/dead/replay", json={"all": True}, headers=ADMIN).json() == {"replayed": 0}
+        assert client.post("/v1/admin/dead/replay", json={"event_id": "x"}, headers=ADMIN).json() == {"replayed": 0}

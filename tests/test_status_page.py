@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
+from websockets.sync.client import ClientConnection, connect
 
 from .conftest import AUTH, event, make_settings, open_client
 from .processes import free_port, running
@@ -133,6 +138,106 @@ def test_status_page_needs_the_admin_token(tmp_path: Path) -> None:
         assert page.status_code == 200 and '<svg id="chart-hour"' in page.text
         assert "cdn" not in page.text.lower() and 'src="http' not in page.text
         client.post("/v1/events", json=event(), headers=AUTH)
+
+
+class Tab:
+    """One page of a headless Chromium driven over the DevTools protocol, so a test can click what a person clicks."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self._id = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        self.socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=30))
+            if message.get("id") == self._id:
+                assert "error" not in message, message
+                result: dict[str, Any] = message["result"]
+                return result
+
+    def evaluate(self, expression: str) -> Any:
+        answer = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        assert "exceptionDetails" not in answer, answer["exceptionDetails"]
+        return answer["result"].get("value")
+
+    def wait_for(self, expression: str, timeout_s: float = 15) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while not (value := self.evaluate(expression)):
+            assert time.monotonic() < deadline, f"never true in the page: {expression}"
+            time.sleep(0.1)
+        return value
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete' && document.getElementById('errors') !== null")
+
+
+@contextmanager
+def browser_tab(profile: Path) -> Iterator[Tab]:
+    """Headless Chromium with its DevTools endpoint on a free loopback port; stopped when the test is done."""
+    port = free_port()
+    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    command += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    command += [f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "about:blank"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
+                page = next(target for target in targets if target["type"] == "page")
+                break
+            except (httpx.TransportError, StopIteration, ValueError):
+                assert time.monotonic() < deadline, "chromium's DevTools endpoint never came up"
+                time.sleep(0.1)
+        with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as socket:
+            yield Tab(socket)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_status_page_shows_axes_errors_per_event_a_refused_reload_and_replays(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
+    config.write_text(config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"'))
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    key = {"Authorization": "Bearer demo-ingest-key"}
+    with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
+        refusal = {"responses": [{"code": 40002, "message": "Invalid value for event_id: not a valid string."}]}
+        httpx.post(f"{base}/_emulator/_control/script", json=refusal, headers=admin).raise_for_status()
+        httpx.post(f"{base}/v1/events", json=event(event_id="bad/1"), headers=key)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{base}/v1/stats", headers=admin).json()["destinations"]["demo_app_events"]["dead"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        httpx.post(f"{base}/v1/events", json={"events": [event(event_id=f"ok-{i}") for i in range(3)]}, headers=key)
+        wait_for_ids(f"{base}/_emulator", {f"ok-{i}" for i in range(3)}, timeout_s=10, headers=admin)
+        (tmp_path / "mappings" / "default.toml").write_text("[events]\nSTART_TRIAL = 5\n")
+        assert httpx.post(f"{base}/v1/admin/reload", json={}, headers=admin).status_code == 422
+        with browser_tab(tmp_path / "profile-cdp") as tab:
+            tab.open(f"http://admin:{ADMIN_TOKEN}@127.0.0.1:{port}/")
+            refused = tab.evaluate("document.getElementById('reload-refused').textContent")
+            assert "Reload refused" in refused and "default.toml: events.START_TRIAL" in refused
+            row = "document.querySelector('#errors tr[data-event-id=\"bad/1\"]')"
+            assert tab.evaluate(f"{row}.querySelector('td[data-state]').dataset.state") == "failed"
+            ledger = tab.evaluate(f"{row}.querySelector('a').getAttribute('href')")
+            assert ledger == "/v1/events/bad%2F1"
+            assert httpx.get(base + ledger, headers=admin).json()["deliveries"][0]["state"] == "failed"
+            for chart, labels in (("chart-hour", 4), ("chart-day", 6)):
+                y = tab.evaluate(f"[...document.querySelectorAll('#{chart} .y-tick')].map(t => +t.textContent)")
+                bars = tab.evaluate(f"[...document.querySelectorAll('#{chart} rect')].map(r => +r.dataset.value)")
+                assert y[0] == 0 and y[-1] >= max(bars) >= 3 and y == sorted(y)  # the axis spans every bar
+                x = tab.evaluate(f"[...document.querySelectorAll('#{chart} .x-tick')].map(t => t.textContent)")
+                assert len(x) == labels and all(re.fullmatch(r"\d\d:\d\d", label) for label in x)
+            tab.evaluate(f"{row}.querySelector('button[data-replay]').click()")
+            assert tab.wait_for(f"{row}.querySelector('.replay-result').textContent") == "replayed 1"
+            wait_for_ids(f"{base}/_emulator", {"bad/1"}, timeout_s=10, headers=admin)
+        stats = httpx.get(f"{base}/v1/stats", headers=admin).json()["destinations"]["demo_app_events"]
+        assert (stats["dead"], stats["replayed"]) == (0, 1)
 
 
 class NotForwardedRows(HTMLParser):

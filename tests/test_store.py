@@ -125,7 +125,7 @@ async def test_retry_failure_release_and_ledger(any_store: Store) -> None:
     assert [a["request_id"] for a in ledger["deliveries"][0]["attempts"]] == ["req-batch", "req-f"]
     assert (await any_store.ledger("r"))["received"][0]["event"] == "PURCHASE"
     errors = await any_store.recent_errors(10)
-    assert {e["event_id"] for e in errors} == {"r", "f"}
+    assert {e["event_id"]: e["state"] for e in errors} == {"r": "in_flight", "f": "failed"}  # where each is now
     stats = (await any_store.stats(NOW + 62))["destinations"]["d"]
     assert stats["last_error"]["message"] in ("down", "bad value") and stats["dead"] == 1
 
@@ -142,6 +142,7 @@ async def test_dead_letters_filter_and_replay(any_store: Store) -> None:
         "b"
     ]
     assert await any_store.dead_letters(DeadFilter(tiktok_code=40100)) == []
+    assert [d["destination"] for d in await any_store.dead_letters(DeadFilter(event_id="c"))] == ["other"]
     assert await any_store.dead_letters(DeadFilter(since=NOW + 6)) == []
     assert await any_store.replay_dead(DeadFilter(destination="d"), NOW + 10) == 2
     replayed = await any_store.claim_due("A", "d", 10, NOW + 10, 30)

@@ -169,6 +169,7 @@ class DeadFilter:
     until: float | None = None  # failed before
     tiktok_code: int | None = None
     event: str | None = None  # the TikTok event name
+    event_id: str | None = None
     limit: int = 1000
 
     def conditions(self) -> list[tuple[str, Any]]:
@@ -179,6 +180,7 @@ class DeadFilter:
             ("next_attempt_at <", self.until),
             ("last_code =", self.tiktok_code),
             ("event =", self.event),
+            ("event_id =", self.event_id),
         ]
         return [(condition, value) for condition, value in wanted if value is not None]
 

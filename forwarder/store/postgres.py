@@ -637,13 +637,13 @@ class PostgresStore:
         async with self._connection(transaction=False) as connection:
             rows = await connection.fetch(
                 """SELECT a.at, o.destination, o.event, o.event_id, a.http_status, a.tiktok_code, a.message,
-                          a.request_id
+                          a.request_id, o.state
                    FROM attempts a JOIN outbox o ON o.id = a.outbox_id
                    WHERE a.tiktok_code IS NULL OR a.tiktok_code NOT IN (0, 20001)
                    ORDER BY a.id DESC LIMIT $1""",
                 limit,
             )
-        return [dict(r) for r in rows]
+        return [{**dict(r), "state": State(r["state"]).name.lower()} for r in rows]
 
     async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
         clause, params = _dead_where(where, 1)

@@ -515,7 +515,7 @@ class SQLiteStore:
         rows = await self._read(
             lambda c: c.execute(
                 """SELECT a.at, o.destination, o.event, o.event_id, a.http_status, a.tiktok_code, a.message,
-                          a.request_id
+                          a.request_id, o.state
                    FROM attempts a JOIN outbox o ON o.id = a.outbox_id
                    WHERE a.tiktok_code IS NULL OR a.tiktok_code NOT IN (0, 20001)
                    ORDER BY a.id DESC LIMIT ?""",
@@ -523,7 +523,7 @@ class SQLiteStore:
             ).fetchall()
         )
         keys = ("at", "destination", "event", "event_id", "http_status", "tiktok_code", "message", "request_id")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return [{**dict(zip(keys, row[:-1], strict=True)), "state": State(row[-1]).name.lower()} for row in rows]
 
     async def series(self, since: float) -> list[tuple[float, str, str, int]]:
         rows = await self._read(
