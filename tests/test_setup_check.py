@@ -81,7 +81,7 @@ def test_settings_errors_are_in_plain_words(tmp_path: Path, capsys: pytest.Captu
     assert lines == [
         f"error: {config}: server.workers: must be a whole number",
         f'error: {config}: sources.demo_app.keys: must be a list, e.g. ["a", "b"]',
-        f"error: {config}: destinations.tv.event_source: must be 'web' or 'app'",
+        f"error: {config}: destinations.tv.event_source: must be 'web', 'app', 'offline' or 'crm'",
         f"error: {config}: destinations.tv.event_source_id: must not be empty",
         f"error: {config}: destinations.tv.access_token: is required but missing",
     ]
