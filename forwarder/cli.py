@@ -155,8 +155,10 @@ def mappings_diff(args: argparse.Namespace) -> int:
     candidate, candidate_problems = check_mappings(candidate_settings)
     for problem in candidate_problems:
         print(problem, file=sys.stderr)
-    if not candidate:
-        print("the candidate tables cannot be loaded: nothing to compare", file=sys.stderr)
+    # A destination whose table does not load has nothing to compare (check now reports every table on its own).
+    missing = sorted({destination.mapping for destination in settings.destinations.values()} - set(candidate))
+    if not candidate or missing:
+        print(f"the candidate tables cannot be loaded ({', '.join(missing)}): nothing to compare", file=sys.stderr)
         return 1
     if any(problem.level == "error" for problem in candidate_problems):
         print("a reload would refuse these tables; the events they affect are listed below", file=sys.stderr)

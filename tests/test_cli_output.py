@@ -70,6 +70,7 @@ def dead_config(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     config = tmp_path / "config.toml"
     config.write_text(
         f'mappings_dir = "{settings.mappings_dir}"\n[store]\nurl = "{settings.store.url}"\n'
+        f'[tiktok]\nbase_url = "{settings.tiktok.base_url}"\n'
         '[destinations.app_main]\nevent_source = "app"\nevent_source_id = "7301234567890123456"\n'
         'access_token = "t"\n'
     )
