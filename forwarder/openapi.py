@@ -81,6 +81,7 @@ _FILTERS = {
     "until": ({"type": ["string", "integer"]}, "failed before: ISO 8601 or Unix s/ms/us"),
     "tiktok_code": ({"type": "integer", "minimum": -(2**31 - 1), "maximum": 2**31 - 1}, "TikTok's answer code"),
     "event": ({"type": "string", "maxLength": 256}, "the TikTok event name"),
+    "event_id": ({"type": "string", "maxLength": 256}, "one event"),
     "limit": ({"type": "integer", "minimum": 1, "maximum": 100_000, "default": 1000}, "at most this many"),
 }
 
@@ -137,6 +138,15 @@ def openapi_document() -> dict[str, Any]:
     schemas["DeadFilter"] = {
         "type": "object",
         "properties": {name: schema for name, (schema, _) in _FILTERS.items()},
+        "additionalProperties": False,
+    }
+    # A replay names a filter, or says it means every dead letter: `{}` is refused (400).
+    schemas["ReplayFilter"] = {
+        "type": "object",
+        "properties": {
+            **{name: schema for name, (schema, _) in _FILTERS.items()},
+            "all": {"type": "boolean", "description": "replay every dead letter (needed when no filter is named)"},
+        },
         "additionalProperties": False,
     }
     postback_key: list[dict[str, list[str]]] = [{"postbackKey": []}, {"postbackBearer": []}, {"postbackQueryKey": []}]
@@ -262,7 +272,7 @@ def openapi_document() -> dict[str, Any]:
                     _ADMIN,
                     requestBody={
                         "required": False,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeadFilter"}}},
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReplayFilter"}}},
                     },
                 )
             },
