@@ -122,7 +122,10 @@ async def mapping(state: MarketingState, request: Request) -> Response:
     for user in users:
         for audience_id, ids in user.items():
             found = state.audiences[audience_id]
-            (found.add if action == "add" else found.delete)(frozenset(ids))
+            if action == "add":
+                found.add(frozenset(ids))
+            else:
+                found.delete(frozenset(ids))
             touched[audience_id] = touched.get(audience_id, 0) + 1
     for audience_id, count in touched.items():
         state.audiences[audience_id].history.append(

@@ -37,17 +37,24 @@ class Audience:
     created_at: float
     ready_at: float
     deleted: bool = False
-    members: list[frozenset[str]] = field(default_factory=list)  # one set of "ID_TYPE:hash" per matched user
+    members: set[frozenset[str]] = field(default_factory=set)  # one set of "ID_TYPE:hash" per matched user
+    index: dict[str, frozenset[str]] = field(default_factory=dict)  # identifier -> its member
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, ids: frozenset[str]) -> None:
-        """A user's identifiers join the audience; rows sharing an identifier are one user, as TikTok matches."""
-        overlapping = [row for row in self.members if row & ids]
-        self.members = [row for row in self.members if not row & ids]
-        self.members.append(ids.union(*overlapping))
+        """A user's identifiers join the audience; members sharing an identifier are one user, as TikTok matches."""
+        merged = ids.union(*self.delete(ids))
+        self.members.add(merged)
+        self.index.update(dict.fromkeys(merged, merged))
 
-    def delete(self, ids: frozenset[str]) -> None:
-        self.members = [row for row in self.members if not row & ids]
+    def delete(self, ids: frozenset[str]) -> list[frozenset[str]]:
+        """Remove every member holding one of `ids`; returns them."""
+        found = list({self.index[i] for i in ids if i in self.index})
+        for member in found:
+            self.members.discard(member)
+            for i in member:
+                del self.index[i]
+        return found
 
 
 def _advertisers() -> dict[str, Advertiser]:
