@@ -143,7 +143,7 @@ async def test_a_malformed_mapping_is_refused_with_40002(
 ) -> None:
     audience = await create(client)
     body: dict[str, Any] = {"batch_data": users(audience, ["a@x.com"]), **change}
-    if "batch_data" in change and change["batch_data"]:
+    if change.get("batch_data"):
         body["batch_data"][0][0]["audience_ids"] = [
             audience if a == "AUD" else a for a in body["batch_data"][0][0]["audience_ids"]
         ]
