@@ -33,7 +33,6 @@ box: app `7000000000000000001` / `emulator-secret`, token `emulator-token` on bo
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -41,14 +40,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..tiktok.emulator import Authorize
 from . import audiences, control, oauth, reports, segments
 from .common import BASE, Refused, answer
 from .state import MarketingState
 
-__all__ = ["MarketingState", "create_marketing_emulator"]
+__all__ = ["Authorize", "MarketingState", "create_marketing_emulator"]
 
 Handler = Callable[[MarketingState, Request], Awaitable[Response]]
+# Answers a control request with its refusal, or None to let it through (as the Events API emulator's does).
+Authorize = Callable[[Request], Response | None]
 
 
 def _scripted(state: MarketingState, path: str) -> Response | None:
@@ -77,7 +77,7 @@ def create_marketing_emulator(state: MarketingState | None = None, *, authorize:
             if isinstance(response, JSONResponse):
                 given = str(json.loads(bytes(response.body)).get("code", given))
             state.answers[given] += 1
-            state.requests.append({"at": time.time(), "path": request.url.path, "answer": given})
+            state.requests.append({"at": state.clock(), "path": request.url.path, "answer": given})
             return response
 
         return endpoint

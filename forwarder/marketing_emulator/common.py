@@ -36,7 +36,7 @@ def ok(data: Any) -> JSONResponse:
     return answer(0, "OK", data)
 
 
-def authenticate(state: MarketingState, request: Request, advertiser_ids: list[str], scope: str) -> Token:
+def authenticate(state: MarketingState, request: Request, advertiser_ids: list[str], scope: str | None) -> Token:
     """The request's token if it may act for every advertiser named with `scope`, else Refused (digest §6, §7)."""
     presented = request.headers.get("access-token", "")
     if not presented:
@@ -50,7 +50,7 @@ def authenticate(state: MarketingState, request: Request, advertiser_ids: list[s
         state.budgets[presented] -= 1
     if state.is_over("all", presented, state.rate_limit_per_s):
         raise Refused(40100, "App reaches the QPS limit.")
-    if scope not in token.scopes:
+    if scope is not None and scope not in token.scopes:
         raise Refused(40001, f"No permission to operate: the token lacks the {scope} permission scope.")
     for advertiser_id in advertiser_ids:
         if advertiser_id not in token.advertiser_ids or advertiser_id not in state.advertisers:

@@ -91,7 +91,7 @@ async def access_token(state: MarketingState, request: Request) -> Response:
 
 async def advertiser_get(state: MarketingState, request: Request) -> Response:
     app_id = _app(state, dict(request.query_params))
-    token = authenticate(state, request, [], "ad_account")
+    token = authenticate(state, request, [], None)  # the app secret is the check; no scope is documented
     if token.app_id and token.app_id != app_id:
         raise Refused(40001, "The access token was not issued to this app.")
     listed = [
