@@ -67,4 +67,3 @@ async def test_reset_forgets_audiences_and_revocations(client: httpx.AsyncClient
     state = (await client.get("/_control/state")).json()
     assert state["audiences"] == [] and state["tokens"]["emulator-token"]["revoked"] is False
     assert (await info(client)).json()["code"] == 0
-
