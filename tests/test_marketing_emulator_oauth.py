@@ -134,3 +134,17 @@ async def test_control_routes_answer_only_what_authorize_lets_through() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t.test") as client:
         assert (await client.get("/_control/state")).status_code == 401
         assert (await client.get(INFO, params={"advertiser_ids": '["1"]'})).status_code == 200
+
+
+async def test_tokens_can_be_made_to_expire(client: httpx.AsyncClient, clock: Clock) -> None:
+    await client.post("/_control/script", json={"token_ttl_s": 86400})
+    code = await auth_code(client)
+    granted = (await client.post(TOKEN_URL, json={**APP, "auth_code": code})).json()["data"]
+    assert granted["expires_in"] == 86400
+    params = {"advertiser_ids": '["7002238017842757633"]'}
+    headers = {"Access-Token": granted["access_token"]}
+    assert (await client.get(INFO, params=params, headers=headers)).json()["code"] == 0
+    clock.now += 86400
+    assert (await client.get(INFO, params=params, headers=headers)).json()["code"] == 40102
+    await client.post("/_control/script", json={"expire_tokens": ["emulator-token"]})
+    assert (await client.get(INFO, params=params, headers={"Access-Token": "emulator-token"})).json()["code"] == 40102

@@ -21,6 +21,7 @@ Answers use TikTok's envelope (`code`, `message`, `request_id`, `data`; HTTP 200
          "ready_after_s": 60, "size_threshold": 1000, "max_audiences": 400, "mapping_qps": 50,
          "rate_limit_per_s": 0, "budgets": {"<token>": 100},          shared by every route: then 40100
          "tokens": {"<token>": {"advertiser_ids": [...], "scopes": ["audience", "reporting", "ad_account"]}},
+         "token_ttl_s": 0, "expire_tokens": [...],   OAuth tokens expire after that long (40102)
          "revoke_tokens": [...], "drop_scopes": {"<token>": ["audience"]}, "drop_advertisers": {"<token>": [...]},
          "delete_audiences": [...], "restate": [{"advertiser_id": "...", "day": "2026-11-28", "factor": 1.2}],
          "apps": {"<app_id>": "<secret>"}, "advertisers": [{"advertiser_id", "name", "currency", "timezone"}]}

@@ -44,6 +44,8 @@ def authenticate(state: MarketingState, request: Request, advertiser_ids: list[s
     token = state.tokens.get(presented)
     if token is None or token.revoked:
         raise Refused(40105, "Access token is incorrect or has been revoked.")
+    if token.expires_at is not None and state.clock() >= token.expires_at:
+        raise Refused(40102, "Access token has expired.")
     if presented in state.budgets:
         if state.budgets[presented] <= 0:
             raise Refused(40100, "Too many requests. The request quota of this access token is used up.")

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from .state import SCOPES, Advertiser, MarketingState, Token
 
-_NUMBERS = ("ready_after_s", "mapping_qps", "rate_limit_per_s")
+_NUMBERS = ("ready_after_s", "mapping_qps", "rate_limit_per_s", "token_ttl_s")
 
 
 def configure(state: MarketingState, spec: Any) -> None:
@@ -35,6 +35,8 @@ def configure(state: MarketingState, spec: Any) -> None:
     state.budgets.update({str(k): int(v) for k, v in dict(spec.get("budgets", {})).items()})
     for token in spec.get("revoke_tokens", []):
         _token(state, token).revoked = True
+    for token in spec.get("expire_tokens", []):
+        _token(state, token).expires_at = state.clock()
     for token, scopes in dict(spec.get("drop_scopes", {})).items():
         _token(state, token).scopes -= set(scopes)
     for token, advertiser_ids in dict(spec.get("drop_advertisers", {})).items():
@@ -73,6 +75,7 @@ def snapshot(state: MarketingState) -> dict[str, Any]:
                 "advertiser_ids": sorted(t.advertiser_ids),
                 "scopes": sorted(t.scopes),
                 "revoked": t.revoked,
+                "expires_at": t.expires_at,
                 "app_id": t.app_id,
                 "budget_left": state.budgets.get(token),
             }

@@ -2,7 +2,8 @@
 
 Digest §6: `/portal/auth?app_id&state&redirect_uri` redirects with `auth_code` (valid 1 h, usable once);
 `POST /oauth2/access_token/` {app_id, secret, auth_code} -> access_token, advertiser_ids, scope; advertiser tokens
-are long-term (no refresh token) and end when revoked; `GET /oauth2/advertiser/get/?app_id&secret`.
+are long-term (no refresh token) and end when revoked (`token_ttl_s` makes them expire: 40102);
+`GET /oauth2/advertiser/get/?app_id&secret`; `POST /oauth2/revoke_token/`.
 """
 
 from __future__ import annotations
@@ -84,9 +85,13 @@ async def access_token(state: MarketingState, request: Request) -> Response:
     if state.clock() - code["issued_at"] > AUTH_CODE_TTL_S:
         raise Refused(40110, "The auth_code has expired.")
     token = "act." + secrets.token_hex(20)
-    state.tokens[token] = Token(set(state.advertisers), app_id=app_id)
-    advertiser_ids = sorted(state.advertisers)
-    return ok({"access_token": token, "advertiser_ids": advertiser_ids, "scope": sorted(SCOPES.values())})
+    expires_at = state.clock() + state.token_ttl_s if state.token_ttl_s else None
+    state.tokens[token] = Token(set(state.advertisers), app_id=app_id, expires_at=expires_at)
+    granted = {"access_token": token, "advertiser_ids": sorted(state.advertisers), "scope": sorted(SCOPES.values())}
+    if state.token_ttl_s:
+        # bububa's token struct carries expires_in; TikTok documents no refresh for advertiser tokens: re-authorise.
+        granted["expires_in"] = int(state.token_ttl_s)
+    return ok(granted)
 
 
 async def advertiser_get(state: MarketingState, request: Request) -> Response:

@@ -27,6 +27,7 @@ class Token:
     scopes: set[str] = field(default_factory=lambda: set(SCOPES))
     app_id: str = ""
     revoked: bool = False
+    expires_at: float | None = None  # long-term unless `token_ttl_s` or `expire_tokens` says otherwise
 
 
 @dataclass
@@ -80,6 +81,7 @@ class MarketingState:
     auth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # code -> {app_id, issued_at, used}
     audiences: dict[str, Audience] = field(default_factory=dict)
     ready_after_s: float = 60.0  # Segment's code comment: mappings accepted ~1-2 min after creation
+    token_ttl_s: float = 0.0  # 0: advertiser tokens are long-term (digest §6); else answered with expires_in
     size_threshold: int = 1000
     max_audiences: int = 400
     mapping_qps: float = 50.0  # Braze quoting TikTok: 50 requests/s on the segment API
