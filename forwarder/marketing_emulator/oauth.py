@@ -87,7 +87,11 @@ async def access_token(state: MarketingState, request: Request) -> Response:
     token = "act." + secrets.token_hex(20)
     expires_at = state.clock() + state.token_ttl_s if state.token_ttl_s else None
     state.tokens[token] = Token(set(state.advertisers), app_id=app_id, expires_at=expires_at)
-    granted = {"access_token": token, "advertiser_ids": sorted(state.advertisers), "scope": sorted(SCOPES.values())}
+    granted: dict[str, object] = {
+        "access_token": token,
+        "advertiser_ids": sorted(state.advertisers),
+        "scope": sorted(SCOPES.values()),
+    }
     if state.token_ttl_s:
         # bububa's token struct carries expires_in; TikTok documents no refresh for advertiser tokens: re-authorise.
         granted["expires_in"] = int(state.token_ttl_s)
