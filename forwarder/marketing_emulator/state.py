@@ -96,7 +96,8 @@ class MarketingState:
     next_id: int = 23856594064540489
 
     def warn(self, route: str, message: str) -> None:
-        if {"route": route, "message": message} not in self.warnings[-50:]:
+        # Bounded: a demo that sends upper-case hex for hours must not grow the emulator without end.
+        if len(self.warnings) < 1000 and {"route": route, "message": message} not in self.warnings[-50:]:
             self.warnings.append({"route": route, "message": message})
 
     def is_over(self, limit: str, token: str, per_s: float) -> bool:
