@@ -220,3 +220,18 @@ async def test_the_list_pages_through_audiences(client: httpx.AsyncClient) -> No
     answer = (await client.get("/open_api/v1.3/dmp/custom_audience/list/", params=params)).json()
     assert [a["name"] for a in answer["data"]["list"]] == ["c"]
     assert answer["data"]["page_info"] == {"page": 2, "page_size": 2, "total_number": 3, "total_page": 2}
+
+
+async def test_what_tiktok_leaves_unsaid_is_accepted_with_a_warning(client: httpx.AsyncClient) -> None:
+    """Upper-case hex and a user with no id at all: TikTok does not document either, so both pass and are noted."""
+    audience = await create(client)
+    upper = [[{"id": sha("a").upper(), "audience_ids": [audience]}], [{}]]
+    assert (await mapping(client, batch_data=upper))["code"] == 0
+    messages = [w["message"] for w in (await client.get("/_control/state")).json()["warnings"]]
+    assert any("upper-case hex" in m for m in messages) and any("no id at all" in m for m in messages)
+    assert await members(client, audience) == [[f"EMAIL_SHA256:{sha('a')}"]]
+
+
+async def test_deleting_an_unknown_audience_is_40002(client: httpx.AsyncClient) -> None:
+    body = {"advertiser_id": ADVERTISER, "action": "delete", "delete_audience_id": "1"}
+    assert (await client.post(CREATE, json=body)).json()["code"] == 40002
