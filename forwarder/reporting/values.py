@@ -9,8 +9,10 @@ UNKNOWN = "-"
 
 def parse_decimal(raw: object) -> Decimal | None:
     """A report value as a `Decimal`; TikTok's `"-"`, an empty or missing value is unknown (`None`), never 0."""
-    if raw is None or isinstance(raw, bool):
+    if raw is None:
         return None
+    if isinstance(raw, bool):
+        raise ValueError(f"not a report number: {raw!r}")
     if isinstance(raw, int | Decimal):
         return Decimal(raw)
     if isinstance(raw, float):
