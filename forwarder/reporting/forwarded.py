@@ -71,7 +71,7 @@ def revenue_by_day(
         rate = rates.lookup(event.currency, currency, day) if event.currency else None
         if rate is None:
             bucket = unconverted.setdefault(day, {})
-            key = (event.currency or NO_CURRENCY).upper()
+            key = event.currency.upper() if event.currency else NO_CURRENCY
             bucket[key] = bucket.get(key, Decimal(0)) + event.value
         else:
             amounts[day] += event.value * rate.rate
