@@ -24,7 +24,8 @@ from .admin import require_admin
 from .auth import KeyRing
 from .check import check_mappings
 from .dead_letters import list_dead, replay_dead
-from .delivery import Delivery
+from .delivery.destination import Destination
+from .delivery.passes import Delivery
 from .errors import ConfigError, StoreUnavailable
 from .ingest import EventsEndpoint
 from .logs import configure_logging, scrubber
@@ -42,6 +43,7 @@ from .status_page import status_page
 from .store import make_store
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
+from .tiktok.events_api import events_api_destinations
 from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, EmulatorProxy
 from .worker import DeliveryWorker
 
@@ -168,13 +170,17 @@ def create_app(
         stop_watching = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
+                client = EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub)
+
+                def destinations_for(settings: Settings) -> dict[str, Destination]:
+                    return dict(events_api_destinations(settings.destinations, client, settings.tiktok.partner_name))
+
+                runtime.destinations_for = destinations_for
                 delivery = Delivery(
                     store=store,
-                    client=EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub),
-                    destinations=settings.destinations,
+                    destinations=destinations_for(settings),
                     policy=settings.delivery,
                     owner=_owner_id(),
-                    partner_name=settings.tiktok.partner_name,
                     clock=clock,
                     metrics=runtime.metrics,
                 )

@@ -176,14 +176,14 @@ class Metrics:
     def record_resolutions(self, destination: str, resolutions: list[Resolution], lags_s: list[float]) -> None:
         for resolution in resolutions:
             code = str(
-                resolution.outcome.tiktok_code
-                if resolution.outcome.tiktok_code is not None
+                resolution.outcome.code
+                if resolution.outcome.code is not None
                 else f"http_{resolution.outcome.http_status}"
                 if resolution.outcome.http_status
                 else "transport"
             )
             count = len(resolution.ids)
-            if resolution.outcome.tiktok_code == 20001:  # a partial answer is never counted as a plain success
+            if resolution.outcome.partial:  # a partial answer is never counted as a plain success
                 settled = "delivered" if resolution.state == State.DELIVERED else "refused"
                 self.partial.labels(destination, settled).inc(count)
             if resolution.state == State.DELIVERED:

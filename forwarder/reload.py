@@ -95,9 +95,9 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
     runtime.keyring = KeyRing(settings.sources)
     runtime.loaded_at = now
     if runtime.worker is not None:
-        runtime.worker.delivery.destinations = settings.destinations
+        if runtime.destinations_for is not None:
+            runtime.worker.delivery.destinations = runtime.destinations_for(settings)
         runtime.worker.delivery.policy = settings.delivery
-        runtime.worker.delivery.partner_name = settings.tiktok.partner_name
         runtime.worker.sync()
         runtime.wake_delivery()
     after = {name: table.label for name, table in tables.items()}

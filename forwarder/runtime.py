@@ -20,6 +20,7 @@ from .traffic import RecentNames
 from .worker import DeliveryWorker, Wakeups
 
 if TYPE_CHECKING:
+    from .delivery.destination import Destination
     from .reload_peers import ReloadPeers
 
 
@@ -41,6 +42,8 @@ class Runtime:
     recent_names: RecentNames = field(default_factory=RecentNames)  # event names in use, per destination
     not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
+    # Builds the delivery destinations of a settings snapshot (at start and on each reload).
+    destinations_for: Callable[[Settings], dict[str, Destination]] | None = None
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

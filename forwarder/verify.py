@@ -33,8 +33,8 @@ class Verdict:
     test_event_code: str
 
     def __str__(self) -> str:
-        told = f"TikTok said {self.outcome.tiktok_code}: {self.outcome.message}"
-        if self.outcome.tiktok_code is None:
+        told = f"TikTok said {self.outcome.code}: {self.outcome.message}"
+        if self.outcome.code is None:
             told = f"answer: {self.outcome.message}"
         request = f", request_id {self.outcome.request_id}" if self.outcome.request_id else ""
         if self.ok:
@@ -45,7 +45,7 @@ class Verdict:
         return f"error: destinations.{self.destination}: {self._advice()} ({told}{request})"
 
     def _advice(self) -> str:
-        code, message = self.outcome.tiktok_code, self.outcome.message
+        code, message = self.outcome.code, self.outcome.message
         if code == 40105:
             return "TikTok refused the access token (wrong, expired or revoked): generate a new one in Events Manager"
         if code == 40001:

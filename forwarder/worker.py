@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from .delivery import Delivery, deliver_destination
+from .delivery.passes import Delivery, deliver_destination
 from .settings import StoreSettings
 
 log = structlog.get_logger(__name__)

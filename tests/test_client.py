@@ -66,13 +66,13 @@ def test_answers_are_classified(status: int, body: Any, expected: type[Exception
     response = httpx.Response(status, json=body) if isinstance(body, dict) else httpx.Response(status, text=body)
     if expected is None:
         outcome = classify(response)
-        assert outcome.tiktok_code in (0, 20001)
+        assert outcome.code in (0, 20001)
         return
     with pytest.raises(expected) as raised:
         classify(response)
     assert type(raised.value) is expected
     if isinstance(body, dict):
-        assert raised.value.outcome.tiktok_code == body["code"]
+        assert raised.value.outcome.code == body["code"]
         assert raised.value.outcome.message == body["message"]
         assert raised.value.outcome.request_id == body.get("request_id")
 

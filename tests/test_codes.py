@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from forwarder.delivery import Delivery, deliver_due
+from forwarder.delivery.passes import Delivery, deliver_due
 from forwarder.errors import (
     AuthError,
     DeliveryError,
@@ -25,6 +25,7 @@ from forwarder.store import IngestWrite, OutboxItem, SQLiteStore, State
 from forwarder.tiktok.client import EventsApiClient, classify
 from forwarder.tiktok.codes import TABLE, classify_code, lookup
 from forwarder.tiktok.emulator import create_emulator
+from forwarder.tiktok.events_api import events_api_destinations
 
 from .conftest import ACCESS_TOKEN
 
@@ -53,12 +54,12 @@ def test_every_code_of_the_table_is_classified_by_its_class(code: int) -> None:
     expected = EXPECTED[row.kind]
     if expected is None:
         outcome = classify(answer(code))
-        assert outcome.tiktok_code == code
+        assert outcome.code == code
         assert (outcome.refused is not None) == (row.kind == "partial")  # 20001 is never a plain success
         return
     with pytest.raises(expected) as raised:
         classify(answer(code))
-    assert type(raised.value) is expected and raised.value.outcome.tiktok_code == code
+    assert type(raised.value) is expected and raised.value.outcome.code == code
 
 
 @pytest.mark.parametrize(
@@ -111,11 +112,11 @@ class Emulated:
         self.store = store
         self.delivery = Delivery(
             store=store,
-            client=EventsApiClient(self.http, "http://emulator"),
-            destinations=settings.destinations,
+            destinations=events_api_destinations(
+                settings.destinations, EventsApiClient(self.http, "http://emulator"), partner_name="ForwarderTests"
+            ),
             policy=settings.delivery.model_copy(update=policy),
             owner="codes",
-            partner_name="ForwarderTests",
             clock=self.clock,
             metrics=Metrics(),
         )
@@ -152,7 +153,7 @@ async def test_every_code_through_the_emulator_behaves_as_its_class(
         assert state == State.DELIVERED and "20001" in message  # recorded as partial, never a plain OK
     elif row.kind in ("credential", "config"):
         pause = pauses["app_main"]
-        assert (state, attempts, pause.tiktok_code) == (State.PENDING, 0, code)  # the events wait, uncounted
+        assert (state, attempts, pause.code) == (State.PENDING, 0, code)  # the events wait, uncounted
         assert pause.kind == ("credentials" if row.kind == "credential" else "configuration")
         if row.kind == "config":
             assert row.action in pause.reason  # the reason says what to fix

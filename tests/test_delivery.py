@@ -12,10 +12,11 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from forwarder.delivery import Delivery, deliver_due
+from forwarder.delivery.passes import Delivery, deliver_due
 from forwarder.settings import DeliverySettings, Settings
 from forwarder.store import IngestWrite, OutboxItem, SQLiteStore, State
 from forwarder.tiktok.client import EventsApiClient
+from forwarder.tiktok.events_api import events_api_destinations
 
 from .conftest import ACCESS_TOKEN, TIKTOK, TRACK_URL, tiktok_answer
 
@@ -52,8 +53,7 @@ def delivery_for(
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return Delivery(
         store=store,
-        client=EventsApiClient(http, TIKTOK),
-        destinations=settings.destinations,
+        destinations=events_api_destinations(settings.destinations, EventsApiClient(http, TIKTOK)),
         policy=settings.delivery.model_copy(update=policy),
         owner="test-owner",
         clock=clock,
@@ -290,7 +290,7 @@ async def test_revoked_token_pauses_only_that_destination_until_a_probe_succeeds
     await deliver_due(delivery)
     assert await states(store) == {"a0": 0, "a1": 0, "a2": 0, "a3": 0, "a4": 0, "b1": State.DELIVERED}
     pause = (await store.pauses())["app_main"]
-    assert (pause.tiktok_code, pause.reason) == (40105, "Access token is incorrect or has been revoked.")
+    assert (pause.code, pause.reason) == (40105, "Access token is incorrect or has been revoked.")
     [(attempts,)] = set(await store.query("SELECT attempts FROM outbox WHERE destination = 'app_main'"))
     assert attempts == 0  # the token, not the events, was at fault
 

@@ -13,16 +13,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from forwarder.delivery import Delivery, _retry
+from forwarder.delivery.passes import Delivery, _retry
 from forwarder.errors import Outcome, RetryableError
 from forwarder.settings import DeliverySettings
 from forwarder.store import Claimed, IngestWrite, OutboxItem, Resolution, SQLiteStore, State
-from forwarder.tiktok.client import EventsApiClient
 
 LEASE_S = 30.0
 OWNERS = ("A", "B")
@@ -49,10 +47,8 @@ class OutboxModel(RuleBasedStateMachine):
         self.rows: dict[str, Row] = {}
         self.ids: dict[str, int] = {}  # event id -> outbox row id
         self.held: dict[str, list[Claimed]] = {owner: [] for owner in OWNERS}  # what each owner believes it holds
-        self.http = httpx.AsyncClient()
         self.delivery = Delivery(
             store=self.store,
-            client=EventsApiClient(self.http, "http://unused"),
             destinations={},
             policy=POLICY,
             owner="model",
@@ -64,7 +60,6 @@ class OutboxModel(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.run(self.store.close())
-        self.run(self.http.aclose())
         self.loop.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -320,7 +320,7 @@ class PostgresStore:
                     resolution.next_attempt_at if resolution.state == State.PENDING else now,
                     0 if resolution.counts_as_attempt else 1,
                     outcome.http_status,
-                    outcome.tiktok_code,
+                    outcome.code,
                     outcome.message,
                     outcome.request_id,
                     resolution.ids,
@@ -328,7 +328,7 @@ class PostgresStore:
                 )
                 for row in rows:
                     attempts += [
-                        (row["id"], row["attempts"], now, o.http_status, o.tiktok_code, o.message, o.request_id)
+                        (row["id"], row["attempts"], now, o.http_status, o.code, o.message, o.request_id)
                         for o in (*resolution.earlier, outcome)
                     ]
                     counters["destination", row["destination"], _METRIC_FOR_STATE[resolution.state]] += 1
@@ -341,7 +341,7 @@ class PostgresStore:
                         rows[0]["destination"],
                         now,
                         outcome.http_status,
-                        outcome.tiktok_code,
+                        outcome.code,
                         outcome.message,
                         outcome.request_id,
                     )
@@ -463,7 +463,7 @@ class PostgresStore:
                      kind = excluded.kind""",
                 pause.destination,
                 pause.reason,
-                pause.tiktok_code,
+                pause.code,
                 pause.paused_at,
                 pause.probe_at,
                 pause.probes,

@@ -305,7 +305,7 @@ class SQLiteStore:
                 int(r.state),
                 r.next_attempt_at,
                 r.counts_as_attempt,
-                [(o.http_status, o.tiktok_code, o.message, o.request_id) for o in (*r.earlier, r.outcome)],
+                [(o.http_status, o.code, o.message, o.request_id) for o in (*r.earlier, r.outcome)],
             )
             for r in resolutions
         ]

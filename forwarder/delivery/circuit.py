@@ -1,5 +1,5 @@
-"""The circuit per destination: paused when TikTok refuses the destination itself, opened after repeated failed
-passes, probed with one event and resumed as soon as TikTok settles one."""
+"""The circuit per destination: paused when the far side refuses the destination itself, opened after repeated
+failed passes, probed with one event and resumed as soon as the far side settles one."""
 
 from __future__ import annotations
 
@@ -7,26 +7,31 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from .errors import Outcome
-from .store import Pause, Resolution, State
-from .tiktok.client import is_rate_limited
-from .tiktok.codes import classify_code, operator_reason
+from ..store import Pause, Resolution, State
+from .destination import Destination
 
 if TYPE_CHECKING:
-    from .delivery import Delivery
+    from .passes import Delivery
 
 log = structlog.get_logger(__name__)
 
 
-async def update_pause(delivery: Delivery, name: str, pause: Pause | None, resolutions: list[Resolution]) -> None:
-    """The circuit per destination: TikTok refusing credentials pauses it at once; repeated failed passes (5xx,
-    timeouts, rate limits) open it after `breaker_failures`; a paused destination is probed with one event and
-    resumes as soon as TikTok settles one (delivered, or refused for the event's own fault)."""
+async def update_pause(
+    delivery: Delivery, destination: Destination, pause: Pause | None, resolutions: list[Resolution]
+) -> None:
+    """The circuit per destination: the far side refusing credentials or a setting pauses it at once; repeated
+    failed passes (5xx, timeouts) open it after `breaker_failures`; a paused destination is probed with one event
+    and resumes as soon as the far side settles one (delivered, or refused for the event's own fault)."""
     now = delivery.clock()
-    refused = next((r.outcome for r in resolutions if _is_refusal(r)), None)
+    name = destination.name
+    # A refusal of the destination itself (credentials or a request-wide setting), not of these events.
+    refused = next(
+        (r.outcome for r in resolutions if not r.counts_as_attempt and not destination.is_rate_limited(r.outcome)),
+        None,
+    )
     # Rate limiting is answered by backoff and the local limiter, not by opening the circuit.
     failing = all(r.state == State.PENDING for r in resolutions) and not all(
-        is_rate_limited(r.outcome) for r in resolutions
+        destination.is_rate_limited(r.outcome) for r in resolutions
     )
     if not failing and refused is None:
         delivery.failing_passes[name] = 0
@@ -36,22 +41,22 @@ async def update_pause(delivery: Delivery, name: str, pause: Pause | None, resol
         return
     if pause is not None:
         probes = pause.probes + 1
-        kind, reason = _refusal(refused) if refused else (pause.kind, pause.reason)
-        code = refused.tiktok_code if refused else pause.tiktok_code
+        kind, reason = destination.refusal(refused) if refused else (pause.kind, pause.reason)
+        code = refused.code if refused else pause.code
         await delivery.store.pause(
             Pause(name, reason, code, pause.paused_at, now + _pause_delay(delivery, pause, probes), probes, kind)
         )
         log.warning("destination.probe_failed", destination=name, tiktok_code=code, failed_probes=probes)
         return
     if refused is not None:
-        kind, reason = _refusal(refused)
+        kind, reason = destination.refusal(refused)
         await delivery.store.pause(
-            Pause(name, reason, refused.tiktok_code, now, now + delivery.probe_delay_s(0), 0, kind=kind)
+            Pause(name, reason, refused.code, now, now + delivery.probe_delay_s(0), 0, kind=kind)
         )
         log.error(
             "destination.paused",
             destination=name,
-            tiktok_code=refused.tiktok_code,
+            tiktok_code=refused.code,
             http_status=refused.http_status,
             reason=reason,
             kind=kind,
@@ -64,7 +69,7 @@ async def update_pause(delivery: Delivery, name: str, pause: Pause | None, resol
         last = resolutions[-1].outcome
         reason = f"circuit open after {failed} failed passes in a row; last: {last.message}"
         await delivery.store.pause(
-            Pause(name, reason, last.tiktok_code, now, now + delivery.policy.breaker_cooldown_s, 0, kind="breaker")
+            Pause(name, reason, last.code, now, now + delivery.policy.breaker_cooldown_s, 0, kind="breaker")
         )
         delivery.failing_passes[name] = 0
         log.error(
@@ -72,22 +77,9 @@ async def update_pause(delivery: Delivery, name: str, pause: Pause | None, resol
             destination=name,
             failed_passes=failed,
             last_error=last.message,
-            tiktok_code=last.tiktok_code,
+            tiktok_code=last.code,
             http_status=last.http_status,
         )
-
-
-def _is_refusal(resolution: Resolution) -> bool:
-    """TikTok refused the destination itself (credentials or a request-wide setting), not these events."""
-    return not resolution.counts_as_attempt and not is_rate_limited(resolution.outcome)
-
-
-def _refusal(outcome: Outcome) -> tuple[str, str]:
-    """The pause kind and reason for a refusal: a setting refused gets what to fix in its reason."""
-    code = outcome.tiktok_code
-    if code is not None and classify_code(code, outcome.message) == "config":
-        return "configuration", operator_reason(code, outcome.message)
-    return "credentials", outcome.message
 
 
 def _pause_delay(delivery: Delivery, pause: Pause, probes: int) -> float:
