@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .auth import KeyRing
+from .delivery.loop import DeliveryWorker, Wakeups
+from .http.auth import KeyRing
+from .mapping.not_forwarded import QuietLog
+from .mapping.planning import Routing
+from .mapping.traffic import RecentNames
 from .metrics import Metrics
-from .not_forwarded import QuietLog
-from .routing import Routing
 from .settings import Settings
 from .store import Store
-from .traffic import RecentNames
-from .worker import DeliveryWorker, Wakeups
 
 if TYPE_CHECKING:
     from .delivery.destination import Destination
-    from .reload_peers import ReloadPeers
+    from .reload.peers import ReloadPeers
 
 
 @dataclass

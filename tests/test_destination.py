@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from forwarder.delivery.destination import Destination, SendAgain, Settled, Verdict
+from forwarder.delivery.loop import DeliveryWorker, Wakeups
 from forwarder.delivery.passes import Delivery, deliver_due
 from forwarder.errors import AuthError, Outcome, PermanentError, RateLimited, RetryableError
 from forwarder.settings import Settings
 from forwarder.store import Claimed, IngestWrite, OutboxItem, SQLiteStore, State
 from forwarder.store.base import DeadFilter
-from forwarder.worker import DeliveryWorker, Wakeups
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from forwarder.check import check_event_name
 from forwarder.cli import main
-from forwarder.mapping import load_table, map_event
+from forwarder.mapping.check import check_event_name
+from forwarder.mapping.tables import load_table, map_event
 
 from .conftest import REPO
 from .processes import emulator_state, free_port, running

@@ -21,8 +21,8 @@ from forwarder.app import create_app
 from forwarder.cli import main
 from forwarder.events import InboundEvent
 from forwarder.explain import explain
-from forwarder.mapping import load_mappings
-from forwarder.routing import Routing
+from forwarder.mapping.planning import Routing
+from forwarder.mapping.tables import load_mappings
 from forwarder.settings import Settings
 from forwarder.tiktok.emulator import EmulatorState, create_emulator
 from forwarder.tiktok.payload import PayloadError, build_event

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from forwarder.dead_letters import dead_filter
+from forwarder.dead_filters import dead_filter
 from forwarder.events import utc_iso
-from forwarder.openapi_postbacks import ADJUST, APPSFLYER, BRANCH, REVENUECAT
+from forwarder.http.openapi_postbacks import ADJUST, APPSFLYER, BRANCH, REVENUECAT
 
 from .conftest import REPO
 from .processes import free_port, running

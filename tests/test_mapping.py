@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from forwarder.errors import MappingError
-from forwarder.mapping import (
+from forwarder.mapping.tables import (
     MappedEvent,
     MappingTable,
     MapResult,
@@ -178,7 +178,7 @@ def test_conditions_choose_the_rule(tmp_path: Path) -> None:
     ],
 )
 def test_condition_operators(test: Any, value: Any, holds: bool) -> None:
-    from forwarder.mapping_rules import parse_condition
+    from forwarder.mapping.rules import parse_condition
 
     assert parse_condition("p", test).holds(value) is holds
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from forwarder.errors import MappingError
-from forwarder.mapping import load_mappings, load_table, map_event, maps_name
-from forwarder.names import collisions, normalise_name
+from forwarder.mapping.names import collisions, normalise_name
+from forwarder.mapping.tables import load_mappings, load_table, map_event, maps_name
 
 from .conftest import REPO
 

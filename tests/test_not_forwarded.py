@@ -12,8 +12,8 @@ import pytest
 import respx
 from structlog.testing import CapturingLogger
 
+from forwarder.mapping.not_forwarded import QuietLog
 from forwarder.metrics import NAME_LABELS, OTHER_NAMES, Metrics
-from forwarder.not_forwarded import QuietLog
 from forwarder.store import NotForwarded, OutboxItem, make_store
 from forwarder.store.base import IngestWrite
 

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from forwarder.check import check_event_name
 from forwarder.events import InboundEvent
-from forwarder.mapping import load_mappings
-from forwarder.routing import Routing
+from forwarder.mapping.check import check_event_name
+from forwarder.mapping.planning import Routing
+from forwarder.mapping.tables import load_mappings
 from forwarder.tiktok.catalog import load_catalog
 from forwarder.tiktok.payload import hash_name, ttclid_from_page
 

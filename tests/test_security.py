@@ -18,7 +18,7 @@ import respx
 from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
-from forwarder.auth import sign
+from forwarder.http.auth import sign
 
 from .conftest import ACCESS_TOKEN, REPO, event, make_settings, open_client
 from .processes import free_port, running

@@ -174,7 +174,7 @@ def test_ingest_answers_within_the_commit(tmp_path: Path, tiktok: respx.Router) 
 
 
 def test_each_outbox_row_records_its_mapping_version(tmp_path: Path, tiktok: respx.Router) -> None:
-    from forwarder.mapping import load_table
+    from forwarder.mapping.tables import load_table
 
     settings = make_settings(tmp_path, delivery={"enabled": False})
     with open_client(settings, tiktok) as client:

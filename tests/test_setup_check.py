@@ -14,8 +14,8 @@ import respx
 
 from forwarder.cli import main
 from forwarder.events import InboundEvent
-from forwarder.mapping import load_table
-from forwarder.routing import Routing
+from forwarder.mapping.planning import Routing
+from forwarder.mapping.tables import load_table
 
 from .conftest import REPO, event, make_settings, open_client, wait_for
 from .processes import free_port, running

@@ -13,6 +13,7 @@ import pytest
 import sqlite_utils
 
 from forwarder.errors import Outcome
+from forwarder.multiprocess import SharedWriter
 from forwarder.settings import StoreSettings
 from forwarder.store import (
     IngestWrite,
@@ -27,9 +28,8 @@ from forwarder.store import (
     make_store,
 )
 from forwarder.store.base import DeadFilter, InboundRecord
-from forwarder.store.sqlite import migrate
-from forwarder.store.writer import writer_command
-from forwarder.workers import SharedWriter
+from forwarder.store.sqlite.store import migrate
+from forwarder.store.sqlite.writer_client import writer_command
 
 from .postgres import postgres_database
 
@@ -283,7 +283,7 @@ async def test_sqlite_ping_replaces_a_writer_that_went_away(tmp_path: Path) -> N
 
 async def test_upgrade_to_dedup_keys_that_lead_to_outbox_rows_keeps_dedup_and_the_ledger(tmp_path: Path) -> None:
     """A database written before m007 (dedup keys without row ids, an event_id index on the outbox)."""
-    from forwarder.store.sqlite import migrations
+    from forwarder.store.sqlite.store import migrations
 
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)
@@ -459,7 +459,7 @@ ORDER_PAYLOAD = b'{"event":"Purchase","event_id":"order_T9","properties":{"value
 
 async def test_upgrade_to_order_keys_keeps_the_orders_already_stored_deduplicating(tmp_path: Path) -> None:
     """A SQLite database written before m008, when an order id replaced the event_id."""
-    from forwarder.store.sqlite import migrations
+    from forwarder.store.sqlite.store import migrations
 
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 
 from forwarder.events import InboundEvent
-from forwarder.mapping import load_mappings
-from forwarder.routing import Routing
-from forwarder.stored_event import mapping_document
+from forwarder.mapping.planning import Routing
+from forwarder.mapping.stored_event import mapping_document
+from forwarder.mapping.tables import load_mappings
 from forwarder.tiktok.payload import hashed_user
 
 from .conftest import make_settings

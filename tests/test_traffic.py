@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forwarder.mapping import load_mappings, load_table
-from forwarder.routing import Plan, Routing
+from forwarder.mapping.planning import Plan, Routing
+from forwarder.mapping.tables import load_mappings, load_table
+from forwarder.mapping.traffic import RECENT_S, RecentNames, names_dropped
 from forwarder.store import OutboxItem
-from forwarder.traffic import RECENT_S, RecentNames, names_dropped
 
 from .conftest import REPO, make_settings
 

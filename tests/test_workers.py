@@ -48,7 +48,7 @@ def supervisor_pid(r: Rig) -> int:
 
 
 def writers(pid: int) -> list[int]:
-    return [child for child, command in children(pid).items() if "sqlite_writer.py" in command]
+    return [child for child, command in children(pid).items() if "writer_process.py" in command]
 
 
 def workers(pid: int) -> list[int]:

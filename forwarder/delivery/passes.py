@@ -1,7 +1,7 @@
 """Deliver the outbox, one destination at a time so none waits on another.
 
 `deliver_destination` is one pass for one destination (claim, send a request per group the destination makes,
-record, then `circuit.py` pauses or resumes it); `deliver_due` runs one pass for every destination. `worker.py`
+record, then `circuit.py` pauses or resumes it); `deliver_due` runs one pass for every destination. `loop.py`
 loops the passes. What a request looks like and what its answer means is the `Destination`'s
 (`destination.py`).
 """

@@ -19,7 +19,7 @@ from .base import (
     Store,
     Stored,
 )
-from .sqlite import SQLiteStore
+from .sqlite.store import SQLiteStore
 
 # Set by `forwarder serve` for its workers when several share one SQLite writer (server.workers > 1).
 WRITER_SOCKET_ENV = "FORWARDER_SQLITE_WRITER_SOCKET"

@@ -32,7 +32,7 @@ from .base import (
     Stored,
 )
 from .postgres_orders import purge_orders, settle_orders
-from .sqlite_writer import LEGACY_ORDER_SOURCE
+from .sqlite.writer_process import LEGACY_ORDER_SOURCE
 
 log = structlog.get_logger(__name__)
 CHANNEL = "forwarder_outbox"
