@@ -11,7 +11,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
 import sqlite_utils
@@ -28,13 +28,24 @@ from ..base import (
     IngestWrite,
     Pause,
     Resolution,
-    State,
     Stored,
 )
+from ..views import (
+    ATTEMPT_COLUMNS,
+    DELIVERY_COLUMNS,
+    RECENT_ERRORS,
+    STATS_QUERIES,
+    delivery_entry,
+    error_entry,
+    received_entry,
+    stats_document,
+)
+from . import writer_process as writer
 from .writer_client import WriterClient
 from .writer_process import LEGACY_ORDER_SOURCE, KeyBuckets, connect
 
 T = TypeVar("T")
+P = ParamSpec("P")
 log = structlog.get_logger(__name__)
 _STORED = tuple(Stored)  # by value: the writer answers plain ints (and bools, which are 0 and 1)
 migrations = Migrations("forwarder")
@@ -192,14 +203,6 @@ def m009_not_forwarded(db: sqlite_utils.Database) -> None:
     )
 
 
-_QUEUE_FIGURE = {
-    State.PENDING: "pending",
-    State.IN_FLIGHT: "in_flight",
-    State.FAILED: "dead",
-    State.HELD: "held",
-}
-
-
 def make_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
     group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""
@@ -251,10 +254,16 @@ class SQLiteStore:
             self._reader.close()
             self._reader = None
 
-    async def _write(self, operation: str, *args: Any) -> Any:
+    async def _write(
+        self,
+        operation: Callable[Concatenate[sqlite3.Connection, writer.Counters, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run one of `writer_process`'s operations in the writer process: a wrong name or argument fails mypy."""
         if self._writer is None:
             raise RuntimeError("store is not open")
-        return await self._writer.call(operation, *args)
+        return await self._writer.call(operation, *args, **kwargs)
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         reader = self._reader
@@ -286,16 +295,18 @@ class SQLiteStore:
 
     async def enqueue(self, write: IngestWrite, now: float) -> list[Stored]:
         # Plain tuples cross the pipe: the writer process does not import this package.
-        items = [tuple(item) for item in write.items]
-        inbound = [tuple(record) for record in write.inbound]
-        counters = [(*key, value) for key, value in write.counters.items()]
-        orders = [tuple(order) for order in write.orders]
-        dropped = [tuple(row) for row in write.not_forwarded]
-        stored: list[int] = await self._write("enqueue", now, items, inbound, counters, orders, dropped)
+        items = [
+            (i.destination, i.event, i.event_id, i.payload, i.test_event_code, i.mapping_version) for i in write.items
+        ]
+        inbound = [(r.source, r.event_id, r.event, r.document) for r in write.inbound]
+        counters = [(scope, name, metric, value) for (scope, name, metric), value in write.counters.items()]
+        orders = [(o.item, o.order_id, o.source, o.sources, o.value, o.currency) for o in write.orders]
+        dropped = [(n.event, n.source, n.reason, n.events, n.event_id) for n in write.not_forwarded]
+        stored: list[int] = await self._write(writer.enqueue, now, items, inbound, counters, orders, dropped)
         return [_STORED[what] for what in stored]
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
-        rows = await self._write("claim_due", owner, destination, limit, now, lease_s)
+        rows = await self._write(writer.claim_due, owner, destination, limit, now, lease_s)
         return [Claimed(*row) for row in rows]
 
     async def resolve(self, owner: str, resolutions: list[Resolution], now: float) -> int:
@@ -309,57 +320,26 @@ class SQLiteStore:
             )
             for r in resolutions
         ]
-        resolved: int = await self._write("resolve", owner, plain, now)
+        resolved: int = await self._write(writer.resolve, owner, plain, now)
         return resolved
 
     async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
-        wait_s: float = await self._write("take_token", destination, rate, burst, now)
+        wait_s: float = await self._write(writer.take_token, destination, rate, burst, now)
         return wait_s
 
     async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
         if self._writer_socket is None:
             return self._key_buckets.take(key_id, rate, burst, now)  # one process: no round trip needed
-        wait_s: float = await self._write("take_key_token", key_id, rate, burst, now)
+        wait_s: float = await self._write(writer.take_key_token, key_id, rate, burst, now)
         return wait_s
 
     async def release(self, owner: str, ids: list[int]) -> None:
-        await self._write("release", owner, ids)
+        await self._write(writer.release, owner, ids)
 
     async def stats(self, now: float) -> dict[str, Any]:
         def work(connection: sqlite3.Connection) -> dict[str, Any]:
-            scopes: dict[str, dict[str, dict[str, Any]]] = {"destinations": {}, "sources": {}}
-            for scope, name, metric, value in connection.execute("SELECT * FROM counters"):
-                scopes[f"{scope}s"].setdefault(name, {})[metric] = value
-            destinations = scopes["destinations"]
-            for name, state, count, oldest in connection.execute(
-                """SELECT destination, state, count(*), min(created_at) FROM outbox
-                   WHERE state IN (0, 1, 3, 4) GROUP BY destination, state"""
-            ):
-                entry = destinations.setdefault(name, {})
-                entry[_QUEUE_FIGURE[state]] = count
-                if state in (State.PENDING, State.IN_FLIGHT):
-                    age = round(now - oldest, 3)
-                    entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
-            for name, reason, code, paused_at, probe_at, probes, kind in connection.execute(
-                "SELECT * FROM destination_pauses"
-            ):
-                destinations.setdefault(name, {})["paused"] = {
-                    "kind": kind,
-                    "reason": reason,
-                    "tiktok_code": code,
-                    "since": paused_at,
-                    "next_probe_at": probe_at,
-                    "failed_probes": probes,
-                }
-            for name, at, http_status, code, message, request_id in connection.execute("SELECT * FROM last_errors"):
-                destinations.setdefault(name, {})["last_error"] = {
-                    "at": at,
-                    "http_status": http_status,
-                    "tiktok_code": code,
-                    "message": message,
-                    "request_id": request_id,
-                }
-            return scopes
+            rows = [connection.execute(query).fetchall() for query in STATS_QUERIES]
+            return stats_document(rows, now)
 
         return await self._read(work)
 
@@ -367,7 +347,7 @@ class SQLiteStore:
         self, now: float, *, dedup_window_s: float, delivered_retention_s: float, inbound_retention_s: float, limit: int
     ) -> int:
         removed: int = await self._write(
-            "purge", now, dedup_window_s, delivered_retention_s, inbound_retention_s, limit
+            writer.purge, now, dedup_window_s, delivered_retention_s, inbound_retention_s, limit
         )
         return removed
 
@@ -391,10 +371,10 @@ class SQLiteStore:
         return {row[0]: Pause(*row) for row in rows}
 
     async def pause(self, pause: Pause) -> None:
-        await self._write("pause", dataclasses.astuple(pause))  # the columns of destination_pauses, in order
+        await self._write(writer.pause, dataclasses.astuple(pause))  # the columns of destination_pauses, in order
 
     async def resume(self, destination: str) -> None:
-        await self._write("resume", destination)
+        await self._write(writer.resume, destination)
 
     async def recent_inbound(self, limit: int) -> list[tuple[float, InboundRecord]]:
         rows = await self._read(
@@ -407,45 +387,25 @@ class SQLiteStore:
     async def ledger(self, event_id: str) -> dict[str, Any]:
         def work(connection: sqlite3.Connection) -> dict[str, Any]:
             received = [
-                {"at": at, "source": source, "event": event}
-                for at, source, event in connection.execute(
+                received_entry(row)
+                for row in connection.execute(
                     "SELECT received_at, source, event FROM inbound WHERE event_id = ? ORDER BY id", (event_id,)
                 )
             ]
-            outbox = []
-            for row in connection.execute(
-                """SELECT id, destination, event, mapping_version, state, created_at, attempts, next_attempt_at,
-                          test_event_code FROM outbox
-                   WHERE id IN (SELECT outbox_id FROM dedup_keys WHERE event_id = ?) AND event_id = ? ORDER BY id""",
-                (event_id, event_id),
-            ):
-                attempts = [
-                    {
-                        "attempt": a,
-                        "at": at,
-                        "http_status": status,
-                        "tiktok_code": code,
-                        "message": message,
-                        "request_id": request_id,
-                    }
-                    for a, at, status, code, message, request_id in connection.execute(
-                        """SELECT attempt, at, http_status, tiktok_code, message, request_id FROM attempts
-                           WHERE outbox_id = ? ORDER BY id""",
-                        (row[0],),
-                    )
-                ]
-                outbox.append(
-                    {
-                        "destination": row[1],
-                        "event": row[2],
-                        "mapping_version": row[3],
-                        "state": State(row[4]).name.lower(),
-                        "stored_at": row[5],
-                        "attempts": attempts,
-                        "next_attempt_at": row[7] if row[4] == 0 else None,
-                        "test_event_code": row[8],
-                    }
+            outbox = [
+                delivery_entry(
+                    row,
+                    connection.execute(
+                        f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE outbox_id = ? ORDER BY id", (row[0],)
+                    ),
                 )
+                for row in connection.execute(
+                    f"""SELECT {DELIVERY_COLUMNS} FROM outbox
+                        WHERE id IN (SELECT outbox_id FROM dedup_keys WHERE event_id = ?) AND event_id = ?
+                        ORDER BY id""",
+                    (event_id, event_id),
+                ).fetchall()
+            ]
             orders = [
                 dict(zip(ORDER_MATCH_COLUMNS, row, strict=True))
                 for row in connection.execute(
@@ -469,7 +429,7 @@ class SQLiteStore:
         return [dict(zip(ORDER_MATCH_COLUMNS, row, strict=True)) for row in rows]
 
     async def release_held(self, conflict_id: int, now: float) -> bool:
-        released: bool = await self._write("release_held", conflict_id, now)
+        released: bool = await self._write(writer.release_held, conflict_id, now)
         return released
 
     async def not_forwarded(self, limit: int) -> list[dict[str, Any]]:
@@ -508,22 +468,13 @@ class SQLiteStore:
 
     async def replay_dead(self, where: DeadFilter, now: float) -> int:
         clause, params = _dead_where(where)
-        replayed: int = await self._write("replay_dead", clause, params, now, where.limit)
+        replayed: int = await self._write(writer.replay_dead, clause, params, now, where.limit)
         return replayed
 
     async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
-        rows = await self._read(
-            lambda c: c.execute(
-                """SELECT a.at, o.destination, o.event, o.event_id, a.http_status, a.tiktok_code, a.message,
-                          a.request_id, o.state
-                   FROM attempts a JOIN outbox o ON o.id = a.outbox_id
-                   WHERE a.tiktok_code IS NULL OR a.tiktok_code NOT IN (0, 20001)
-                   ORDER BY a.id DESC LIMIT ?""",
-                (limit,),
-            ).fetchall()
-        )
-        keys = ("at", "destination", "event", "event_id", "http_status", "tiktok_code", "message", "request_id")
-        return [{**dict(zip(keys, row[:-1], strict=True)), "state": State(row[-1]).name.lower()} for row in rows]
+        query = RECENT_ERRORS.format(limit="?")
+        rows = await self._read(lambda c: c.execute(query, (limit,)).fetchall())
+        return [error_entry(row) for row in rows]
 
     async def series(self, since: float) -> list[tuple[float, str, str, int]]:
         rows = await self._read(

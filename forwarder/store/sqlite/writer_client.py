@@ -15,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
+import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
 
 from ...errors import StoreUnavailable
-from .writer_process import HEADER
+from .writer_process import HEADER, Counters
 
 log = structlog.get_logger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 WRITER_SCRIPT = Path(__file__).with_name("writer_process.py")
 
@@ -42,7 +46,7 @@ class WriterClient:
         self._process: asyncio.subprocess.Process | None = None
         self._stream: asyncio.StreamWriter | None = None
         self._answers: asyncio.Task[None] | None = None
-        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._waiting: dict[int, asyncio.Future[Any]] = {}  # each awaits its operation's return type
         self._unsent: list[tuple[int, str, tuple[Any, ...]]] = []
         self._next_id = 0
         self._starting = asyncio.Lock()
@@ -76,15 +80,20 @@ class WriterClient:
                     await self.start()  # raises StoreUnavailable while the shared writer is not back yet
                     log.warning("store.writer_reconnected" if self._socket else "store.writer_restarted")
 
-    async def call(self, operation: str, *args: Any) -> Any:
+    async def call(
+        self, operation: Callable[Concatenate[sqlite3.Connection, Counters, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run one of writer_process's operations there: checked against its signature, sent by its name."""
+        if kwargs:
+            raise TypeError("writer operations take positional arguments only")
         await self.ensure_running()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
         self._next_id += 1
         self._waiting[self._next_id] = future
         if not self._unsent:
             loop.call_soon(self._send)
-        self._unsent.append((self._next_id, operation, args))
+        self._unsent.append((self._next_id, operation.__name__, args))
         return await future
 
     def _send(self) -> None:

@@ -311,7 +311,7 @@ def claim_due(
 
 # One resolution: (ids, state, next_attempt_at, counts_as_attempt, outcomes); outcomes are every request that
 # carried these rows, the last one deciding: (http_status, tiktok_code, message, request_id).
-Resolution = tuple[list[int], int, float | None, bool, list[tuple[int | None, int | None, str | None, str | None]]]
+Resolution = tuple[list[int], int, float | None, bool, list[tuple[int | None, int | None, str, str | None]]]
 
 
 def resolve(
@@ -606,6 +606,13 @@ def _socket_client(sock: socket.socket) -> Client:
 
 
 def take_key_token(
+    connection: sqlite3.Connection, counters: Counters, key_id: str, rate: float, burst: float, now: float
+) -> float:
+    """An ingest key's rate limit: `serve` answers it from memory (`KeyBuckets`) at once, never in a transaction."""
+    raise RuntimeError("take_key_token is answered from memory by serve()")
+
+
+def _answer_key_token(
     key_buckets: KeyBuckets, job: tuple[int, str, tuple[Any, ...]]
 ) -> tuple[int, tuple[str, str] | None, Any]:
     job_id, _, args = job
@@ -661,10 +668,10 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
                 if client.closed:
                     selector.unregister(client.fileno)
         # Rate limit checks touch no file: answered at once, not after the group's COMMIT.
-        in_memory = [pair for pair in jobs if pair[1][1] == "take_key_token"]
+        in_memory = [pair for pair in jobs if pair[1][1] == take_key_token.__name__]
         if in_memory:
-            jobs = [pair for pair in jobs if pair[1][1] != "take_key_token"]
-            answer(in_memory, [take_key_token(key_buckets, job) for _, job in in_memory])
+            jobs = [pair for pair in jobs if pair[1][1] != take_key_token.__name__]
+            answer(in_memory, [_answer_key_token(key_buckets, job) for _, job in in_memory])
         for start in range(0, len(jobs), max_group):
             group = jobs[start : start + max_group]
             answer(group, commit_group(connection, counters, [job for _, job in group]))
