@@ -9,7 +9,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -38,14 +38,15 @@ from .logs import configure_logging, scrubber
 from .mapping.check import check_mappings
 from .mapping.planning import Routing
 from .reload.apply import install_sighup, watch_config
-from .reload.peers import peers_from_environment
-from .runtime import Runtime
+from .reload.peers import peers_in
+from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
 from .store import make_store
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
 from .tiktok.events_api import events_api_destinations
-from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, EmulatorProxy
+from .tiktok.shared_emulator import EmulatorProxy
+from .worker_env import WorkerEnvironment
 
 log = structlog.get_logger(__name__)
 
@@ -73,10 +74,9 @@ def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _emulator_app() -> ASGIApp:
+def _emulator_app(shared: Path | None) -> ASGIApp:
     """Several workers share the one emulator `forwarder serve` runs; a single process serves its own."""
-    shared = os.environ.get(EMULATOR_SOCKET_ENV)
-    return EmulatorProxy(Path(shared), authorize=admin_only) if shared else create_emulator(authorize=admin_only)
+    return EmulatorProxy(shared, authorize=admin_only) if shared else create_emulator(authorize=admin_only)
 
 
 def create_app(
@@ -92,7 +92,8 @@ def create_app(
         config_file = config_file_in_use(config_file)
     configure_logging(settings.log_level, settings.log_format, settings.secrets(), with_pid=settings.server.workers > 1)
 
-    emulator = _emulator_app() if settings.emulator.enabled else None
+    environment = WorkerEnvironment.read()
+    emulator = _emulator_app(environment.emulator_socket) if settings.emulator.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
@@ -103,24 +104,28 @@ def create_app(
             )
         if any(problem.level == "error" for problem in problems):
             raise ConfigError("; ".join(str(p) for p in problems if p.level == "error"))
-        store = make_store(settings.store)
+        store = make_store(settings.store, writer_socket=environment.writer_socket)
         await store.open()
-        runtime = Runtime(
-            settings, store, Routing(settings, tables), KeyRing(settings.sources), clock, config_file=config_file
-        )
-        runtime.reload_peers = peers_from_environment()
         stop_watching = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
                 client = EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub)
 
-                def destinations_for(settings: Settings) -> dict[str, Destination]:
-                    return dict(events_api_destinations(settings.destinations, client, settings.tiktok.partner_name))
+                def destinations_for(settings: Settings) -> Mapping[str, Destination]:
+                    return events_api_destinations(settings.destinations, client, settings.tiktok.partner_name)
 
-                runtime.destinations_for = destinations_for
+                snapshot = Snapshot(
+                    settings,
+                    Routing(settings, tables),
+                    KeyRing(settings.sources),
+                    destinations_for(settings),
+                    loaded_at=time.time(),
+                )
+                runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
+                runtime.reload_peers = peers_in(environment.reload_dir)
                 delivery = Delivery(
                     store=store,
-                    destinations=destinations_for(settings),
+                    destinations=snapshot.destinations,
                     policy=settings.delivery,
                     owner=_owner_id(),
                     clock=clock,

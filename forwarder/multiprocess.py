@@ -25,14 +25,12 @@ from typing import Any
 import structlog
 import uvicorn
 
-from .metrics import MULTIPROCESS_DIR_ENV
-from .reload.peers import RELOAD_DIR_ENV
 from .settings import Settings
-from .store import WRITER_SOCKET_ENV
 from .store.sqlite.store import migrate
 from .store.sqlite.writer_client import writer_command
 from .tiktok.emulator import create_emulator
-from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, shared_emulator
+from .tiktok.shared_emulator import shared_emulator
+from .worker_env import EMULATOR_SOCKET, METRICS_DIR, RELOAD_DIR, WRITER_SOCKET
 
 log = structlog.get_logger(__name__)
 
@@ -96,11 +94,11 @@ def shared_sqlite_writer(settings: Settings) -> Iterator[None]:
         command = writer_command(store.sqlite_path, store.sqlite_synchronous, store.group_commit_max, socket_path)
         writer = SharedWriter(command, socket_path)
         writer.start()
-        os.environ[WRITER_SOCKET_ENV] = str(socket_path)
+        os.environ[WRITER_SOCKET] = str(socket_path)
         try:
             yield
         finally:
-            os.environ.pop(WRITER_SOCKET_ENV, None)
+            os.environ.pop(WRITER_SOCKET, None)
             writer.stop()
 
 
@@ -119,10 +117,10 @@ def run_workers(settings: Settings, config_file: Path | None, **uvicorn_options:
         tempfile.TemporaryDirectory(prefix="forwarder-metrics-") as metrics_directory,
         tempfile.TemporaryDirectory(prefix="forwarder-reload-") as reload_directory,
     ):
-        os.environ[MULTIPROCESS_DIR_ENV] = metrics_directory  # read by prometheus_client as each worker starts
-        os.environ[RELOAD_DIR_ENV] = reload_directory  # an admin reload reaches every worker (reload/peers.py)
+        os.environ[METRICS_DIR] = metrics_directory  # read by prometheus_client as each worker starts
+        os.environ[RELOAD_DIR] = reload_directory  # an admin reload reaches every worker (reload/peers.py)
         if emulator_socket is not None:
-            os.environ[EMULATOR_SOCKET_ENV] = str(emulator_socket)  # every worker proxies to this one emulator
+            os.environ[EMULATOR_SOCKET] = str(emulator_socket)  # every worker proxies to this one emulator
         log.info(
             "service.workers",
             workers=settings.server.workers,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
 
-from ..settings import StoreSettings
+from ..settings import DeliverySettings, StoreSettings
+from .destination import Destination
 from .passes import Delivery, deliver_destination
 
 log = structlog.get_logger(__name__)
@@ -91,6 +92,12 @@ class DeliveryWorker:
 
     def is_running(self) -> bool:
         return not self._stopping and all(not task.done() for task in self._loops.values())
+
+    def follow(self, destinations: Mapping[str, Destination], policy: DeliverySettings) -> None:
+        """Deliver with a reloaded snapshot's destinations and policy, and match the loops to them."""
+        self.delivery.destinations = destinations
+        self.delivery.policy = policy
+        self.sync()
 
     def sync(self) -> None:
         """Run `concurrency` loops per destination: start new ones, cancel those of removed destinations."""

@@ -18,7 +18,6 @@ from typing import Any
 import structlog
 import watchfiles
 
-from ..http.auth import KeyRing
 from ..logs import scrubber
 from ..mapping.check import Problem, check_mappings, check_settings_file
 from ..mapping.planning import Routing
@@ -90,15 +89,9 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
         return outcome
     before = {name: table.label for name, table in runtime.routing.tables.items()}
     scrubber.extend(settings.secrets())  # before anything can use a new token or key
-    runtime.settings = settings
-    runtime.routing = candidate
-    runtime.keyring = KeyRing(settings.sources)
-    runtime.loaded_at = now
+    runtime.snapshot = snapshot = runtime.snapshot_of(settings, candidate, now)
     if runtime.worker is not None:
-        if runtime.destinations_for is not None:
-            runtime.worker.delivery.destinations = runtime.destinations_for(settings)
-        runtime.worker.delivery.policy = settings.delivery
-        runtime.worker.sync()
+        runtime.worker.follow(snapshot.destinations, settings.delivery)
         runtime.wake_delivery()
     after = {name: table.label for name, table in tables.items()}
     outcome["mappings"] = after

@@ -23,7 +23,6 @@ from ..runtime import Runtime
 from .apply import reload_config
 
 log = structlog.get_logger(__name__)
-RELOAD_DIR_ENV = "FORWARDER_RELOAD_DIR"
 POLL_S = 0.1
 
 
@@ -91,6 +90,6 @@ def worker_summary(outcome: dict[str, Any]) -> dict[str, Any]:
     return {key: outcome[key] for key in keys if key in outcome}
 
 
-def peers_from_environment() -> ReloadPeers | None:
-    directory = os.environ.get(RELOAD_DIR_ENV)
-    return ReloadPeers(Path(directory)) if directory else None
+def peers_in(directory: Path | None) -> ReloadPeers | None:
+    """The other workers' reload channel, when `forwarder serve` runs several (`worker_env.RELOAD_DIR`)."""
+    return ReloadPeers(directory) if directory else None
