@@ -9,101 +9,46 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import httpx
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from .admin import require_admin
-from .auth import KeyRing
-from .check import check_mappings
-from .dead_letters import list_dead, replay_dead
-from .delivery import Delivery
+from .delivery.destination import Destination
+from .delivery.loop import DeliveryWorker
+from .delivery.passes import Delivery
 from .errors import ConfigError, StoreUnavailable
-from .ingest import EventsEndpoint
+from .http.admin import require_admin
+from .http.auth import KeyRing
+from .http.dead_letters import list_dead, replay_dead
+from .http.events import EventsEndpoint
+from .http.openapi import openapi
+from .http.postbacks import post_postback
+from .http.pressure import assess, watch_pressure
+from .http.reload import admin_reload
+from .http.service import event_ledger, healthz, metrics, readyz, stats, store_unavailable
+from .http.status_page import status_page
 from .logs import configure_logging, scrubber
-from .openapi import openapi
-from .postbacks.endpoint import post_postback
-from .pressure import assess, watch_pressure
-from .reload import install_sighup, watch_config
-from .reload_endpoint import admin_reload
-from .reload_peers import peers_from_environment
-from .routing import Routing
-from .runtime import Runtime
+from .mapping.check import check_mappings
+from .mapping.planning import Routing
+from .reload.apply import install_sighup, watch_config
+from .reload.peers import peers_in
+from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
-from .stats import collect_stats
-from .status_page import status_page
 from .store import make_store
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
-from .tiktok.shared_emulator import EMULATOR_SOCKET_ENV, EmulatorProxy
-from .worker import DeliveryWorker
+from .tiktok.events_api import events_api_destinations
+from .tiktok.shared_emulator import EmulatorProxy
+from .worker_env import WorkerEnvironment
 
 log = structlog.get_logger(__name__)
-
-
-async def store_unavailable(request: Request, error: Exception) -> Response:
-    log.error("store.unavailable", path=request.url.path, error=str(error))
-    return JSONResponse(
-        {"error": "store_unavailable", "message": "the store cannot be reached; retry later"},
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    """Ready means: ingest would store an event now (store reachable, no backpressure) and delivery runs."""
-    runtime: Runtime = request.state.runtime
-    store_ready = await runtime.store.ping()
-    delivery_ready = runtime.is_delivery_running()
-    reason = (
-        runtime.overloaded
-        or (None if store_ready else "the store cannot be reached")
-        or (None if delivery_ready else "the delivery worker is not running")
-    )
-    body = {"status": "not_ready" if reason else "ready", "store": store_ready, "delivery": delivery_ready}
-    return JSONResponse({**body, "reason": reason} if reason else body, status_code=503 if reason else 200)
-
-
-async def stats(request: Request) -> Response:
-    runtime: Runtime = request.state.runtime
-    if runtime.settings.admin_token is not None and (denied := require_admin(request, runtime)):
-        return denied
-    body = await collect_stats(runtime.store, runtime.settings, runtime.clock())
-    return JSONResponse({**body, "config": runtime.config_status()})
-
-
-async def event_ledger(request: Request) -> Response:
-    runtime: Runtime = request.state.runtime
-    if denied := require_admin(request, runtime):
-        return denied
-    event_id = request.path_params["event_id"]
-    if "\x00" in event_id:  # ingest refuses NUL, so no event has one; PostgreSQL would refuse the query
-        return JSONResponse(
-            {"error": "invalid_event_id", "field": "event_id", "message": "contains a NUL character (U+0000)"},
-            status_code=400,
-        )
-    ledger = await runtime.store.ledger(event_id)
-    found = bool(ledger["received"] or ledger["deliveries"] or ledger["orders"])
-    return JSONResponse(ledger if found else {"error": "not_found", **ledger}, status_code=200 if found else 404)
-
-
-async def metrics(request: Request) -> Response:
-    runtime: Runtime = request.state.runtime
-    if runtime.settings.admin_token is not None and (denied := require_admin(request, runtime)):
-        return denied
-    runtime.metrics.refresh_queue(await runtime.store.stats(runtime.clock()))
-    return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def admin_only(request: Request) -> Response | None:
@@ -129,10 +74,9 @@ def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _emulator_app() -> ASGIApp:
+def _emulator_app(shared: Path | None) -> ASGIApp:
     """Several workers share the one emulator `forwarder serve` runs; a single process serves its own."""
-    shared = os.environ.get(EMULATOR_SOCKET_ENV)
-    return EmulatorProxy(Path(shared), authorize=admin_only) if shared else create_emulator(authorize=admin_only)
+    return EmulatorProxy(shared, authorize=admin_only) if shared else create_emulator(authorize=admin_only)
 
 
 def create_app(
@@ -148,7 +92,8 @@ def create_app(
         config_file = config_file_in_use(config_file)
     configure_logging(settings.log_level, settings.log_format, settings.secrets(), with_pid=settings.server.workers > 1)
 
-    emulator = _emulator_app() if settings.emulator.enabled else None
+    environment = WorkerEnvironment.read()
+    emulator = _emulator_app(environment.emulator_socket) if settings.emulator.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
@@ -159,22 +104,30 @@ def create_app(
             )
         if any(problem.level == "error" for problem in problems):
             raise ConfigError("; ".join(str(p) for p in problems if p.level == "error"))
-        store = make_store(settings.store)
+        store = make_store(settings.store, writer_socket=environment.writer_socket)
         await store.open()
-        runtime = Runtime(
-            settings, store, Routing(settings, tables), KeyRing(settings.sources), clock, config_file=config_file
-        )
-        runtime.reload_peers = peers_from_environment()
         stop_watching = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
+                client = EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub)
+
+                def destinations_for(settings: Settings) -> Mapping[str, Destination]:
+                    return events_api_destinations(settings.destinations, client, settings.tiktok.partner_name)
+
+                snapshot = Snapshot(
+                    settings,
+                    Routing(settings, tables),
+                    KeyRing(settings.sources),
+                    destinations_for(settings),
+                    loaded_at=time.time(),
+                )
+                runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
+                runtime.reload_peers = peers_in(environment.reload_dir)
                 delivery = Delivery(
                     store=store,
-                    client=EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub),
-                    destinations=settings.destinations,
+                    destinations=snapshot.destinations,
                     policy=settings.delivery,
                     owner=_owner_id(),
-                    partner_name=settings.tiktok.partner_name,
                     clock=clock,
                     metrics=runtime.metrics,
                 )

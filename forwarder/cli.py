@@ -17,20 +17,20 @@ import uvicorn
 
 from . import __version__
 from .app import create_app
-from .check import check_all, check_mappings, check_settings_file
 from .cli_output import chosen_format, conflicts_table, dead_table, emit, ledger_table, stats_table
-from .dead_letters import FILTERS, dead_filter, is_narrowed
+from .dead_filters import FILTERS, dead_filter, is_narrowed
 from .explain import explain
+from .http.protocol import http_options
 from .logs import configure_logging, uvicorn_log_config
-from .mapping_diff import diff_mappings, render_text
-from .protocol import http_options
-from .routing import Routing
+from .mapping.check import check_all, check_mappings, check_settings_file
+from .mapping.diff import diff_mappings, render_text
+from .mapping.planning import Routing
+from .multiprocess import run_workers
 from .settings import Settings, config_file_in_use
 from .stats import collect_stats
 from .store import Store, make_store
 from .tiktok.emulator import EmulatorState, configure, control_token_required, create_emulator
-from .verify import verify_destinations
-from .workers import run_workers
+from .tiktok.verify import verify_destinations
 
 T = TypeVar("T")
 

@@ -4,17 +4,17 @@ ForwarderError
  ├── ConfigError              settings or a mapping table are invalid (startup and `forwarder check`)
  │    └── MappingError
  ├── StoreUnavailable         the store cannot take writes now (ingest answers 503)
- └── DeliveryError            one request to the Events API did not deliver its batch
-      ├── RetryableError      HTTP 5xx, timeout, connection error, TikTok-side codes (5xxxx, 60001): try again
-      │    ├── RateLimited    40100, 40132, 51021, 61000, HTTP 429: back off without counting an attempt
-      │    ├── UnknownCodeError  a code TikTok's table does not hold: a few retries, then failed
+ └── DeliveryError            one request to a destination did not deliver its batch
+      ├── RetryableError      HTTP 5xx, timeout, connection error, the far side's trouble: try again
+      │    ├── RateLimited    the destination's rate limit (HTTP 429, ...): back off without counting an attempt
+      │    ├── UnknownCodeError  a code the destination's table does not hold: a few retries, then failed
       │    └── DestinationRefused  the destination, not its events, is at fault: pause it, keep the events
-      │         ├── AuthError       the token or its permission (40001, 40105, HTTP 401/403, ...): probe
-      │         └── SettingRefused  a request-wide setting (40063 partner_name, event_source_id, ...)
-      └── PermanentError      TikTok refused the events (e.g. 40002): retrying the same body cannot help
+      │         ├── AuthError       the token or its permission (HTTP 401/403, ...): probe
+      │         └── SettingRefused  a request-wide setting (TikTok: partner_name, event_source_id, ...)
+      └── PermanentError      the events were refused: retrying the same body cannot help
 
-The delivery worker decides what to do with a batch by the exception's type alone; `tiktok/codes.py` holds the
-table of TikTok codes behind the types.
+The delivery loop decides what to do with a batch by the exception's type alone (`delivery/destination.py`);
+each destination maps its answers to these types (TikTok's code table: `tiktok/codes.py`).
 """
 
 from __future__ import annotations
@@ -44,14 +44,19 @@ class StoreUnavailable(ForwarderError):
 
 @dataclass
 class Outcome:
-    """What one request to the Events API returned, as recorded for each event it carried."""
+    """What one request to a destination returned, as recorded for each event it carried.
+
+    `code` is the destination's own answer code (TikTok's `code`); stored rows, logs and /v1/stats keep calling
+    it `tiktok_code`, the name they had before there was more than one kind of destination.
+    """
 
     http_status: int | None
-    tiktok_code: int | None
+    code: int | None
     message: str
     request_id: str | None = None
-    # A partial answer (20001): index in the batch -> TikTok's reason, for the events it names as refused.
+    # A partial answer (TikTok's 20001): index in the batch -> the reason, for the events it names as refused.
     refused: dict[int, str] | None = None
+    partial: bool = False  # settled by a partial answer: never counted as a plain success
 
 
 class DeliveryError(ForwarderError):

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from .events import InboundEvent, field_errors
-from .ingest import BadRequest, parse_events
-from .routing import Routing
+from .http.requests import BadRequest, parse_events
+from .mapping.planning import Routing
 from .tiktok.client import TRACK_PATH
 from .tiktok.payload import envelope
 

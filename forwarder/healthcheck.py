@@ -10,7 +10,7 @@ import sys
 
 import httpx
 
-from .check import check_settings_file
+from .mapping.check import check_settings_file
 from .settings import config_file_in_use
 
 _WILDCARDS = ("0.0.0.0", "::", "")

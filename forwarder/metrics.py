@@ -11,9 +11,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from .store import NotForwarded, Resolution, State, Stored
+from .worker_env import METRICS_DIR
 
 # prometheus_client's multiprocess mode: each worker writes its values to files in this directory.
-MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 NAME_LABELS = 100  # inbound event names given a label of their own, per process
 OTHER_NAMES = "(other)"
@@ -176,14 +176,14 @@ class Metrics:
     def record_resolutions(self, destination: str, resolutions: list[Resolution], lags_s: list[float]) -> None:
         for resolution in resolutions:
             code = str(
-                resolution.outcome.tiktok_code
-                if resolution.outcome.tiktok_code is not None
+                resolution.outcome.code
+                if resolution.outcome.code is not None
                 else f"http_{resolution.outcome.http_status}"
                 if resolution.outcome.http_status
                 else "transport"
             )
             count = len(resolution.ids)
-            if resolution.outcome.tiktok_code == 20001:  # a partial answer is never counted as a plain success
+            if resolution.outcome.partial:  # a partial answer is never counted as a plain success
                 settled = "delivered" if resolution.state == State.DELIVERED else "refused"
                 self.partial.labels(destination, settled).inc(count)
             if resolution.state == State.DELIVERED:
@@ -212,7 +212,7 @@ class Metrics:
         self.reload_refused.set(1 if refused else 0)
 
     def render(self) -> bytes:
-        if MULTIPROCESS_DIR_ENV in os.environ:
+        if METRICS_DIR in os.environ:
             # Several workers (server.workers > 1): every worker's values, summed, whichever worker is asked.
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

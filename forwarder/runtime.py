@@ -1,39 +1,52 @@
-"""What the lifespan builds and the endpoints share: settings, store, routing snapshot, delivery worker."""
+"""What the lifespan builds and the endpoints share: the config snapshot, the store, the delivery worker.
+
+A reload builds a new `Snapshot` and swaps it in with one assignment (`reload/apply.py`); a request reads
+`runtime.snapshot` once and sees one config throughout.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .auth import KeyRing
+from .delivery.loop import DeliveryWorker, Wakeups
+from .http.auth import KeyRing
+from .mapping.not_forwarded import QuietLog
+from .mapping.planning import Routing
+from .mapping.traffic import RecentNames
 from .metrics import Metrics
-from .not_forwarded import QuietLog
-from .routing import Routing
 from .settings import Settings
 from .store import Store
-from .traffic import RecentNames
-from .worker import DeliveryWorker, Wakeups
 
 if TYPE_CHECKING:
-    from .reload_peers import ReloadPeers
+    from .delivery.destination import Destination
+    from .reload.peers import ReloadPeers
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a reload replaces: settings, routing, key ring, destinations, and when they were loaded."""
+
+    settings: Settings
+    routing: Routing
+    keyring: KeyRing
+    destinations: Mapping[str, Destination]
+    loaded_at: float
 
 
 @dataclass
 class Runtime:
-    settings: Settings
+    snapshot: Snapshot
     store: Store
-    routing: Routing
-    keyring: KeyRing
     clock: Callable[[], float] = time.time
     wakeups: Wakeups = field(default_factory=Wakeups)
     worker: DeliveryWorker | None = None
     config_file: Path | None = None
-    loaded_at: float = field(default_factory=time.time)
     last_reload: dict[str, Any] | None = None  # the outcome of the latest reload attempt
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     metrics: Metrics = field(default_factory=Metrics)
@@ -41,6 +54,28 @@ class Runtime:
     recent_names: RecentNames = field(default_factory=RecentNames)  # event names in use, per destination
     not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
+    # Builds the delivery destinations of a settings snapshot (at start and on each reload).
+    destinations_for: Callable[[Settings], Mapping[str, Destination]] = lambda settings: {}
+
+    @property
+    def settings(self) -> Settings:
+        return self.snapshot.settings
+
+    @property
+    def routing(self) -> Routing:
+        return self.snapshot.routing
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self.snapshot.keyring
+
+    @property
+    def loaded_at(self) -> float:
+        return self.snapshot.loaded_at
+
+    def snapshot_of(self, settings: Settings, routing: Routing, loaded_at: float) -> Snapshot:
+        """A new snapshot for `settings` and `routing`: its key ring and destinations built from them."""
+        return Snapshot(settings, routing, KeyRing(settings.sources), self.destinations_for(settings), loaded_at)
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

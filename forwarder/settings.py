@@ -40,7 +40,7 @@ class ServerSettings(_Section):
     max_events_per_request: int = Field(1000, ge=1, le=10_000)
     # Worker processes serving HTTP (one per core uses them all); with SQLite they share one writer process.
     workers: int = Field(1, ge=1, le=64)
-    # A request line and headers longer than this get 431, counted as they arrive (protocol.py).
+    # A request line and headers longer than this get 431, counted as they arrive (http/protocol.py).
     max_header_bytes: int = Field(65_536, ge=4096)
     header_timeout_s: float = Field(10.0, gt=0)  # a request head still incomplete after this gets 408
     body_timeout_s: float = Field(30.0, gt=0)  # a body still incomplete this long after its head gets 408

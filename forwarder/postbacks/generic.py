@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..mapping import lookup
+from ..mapping.tables import lookup
 from ..settings import SourceSettings
 from . import Converted, PostbackError, compact, present
 

@@ -56,7 +56,7 @@ for (const [id, series, starts, labelEvery, unit] of charts) {
   add(svg, 'text', {x: width - right, y: height - 4, 'text-anchor': 'end'}, 'time (UTC), now at the right');
 }
 
-// Replay one dead letter. A same-origin fetch with a JSON body: what admin.py's forgery check lets through, and what
+// Replay one dead letter. A same-origin fetch with a JSON body: what http/admin.py's forgery check lets through, and what
 // a form on another site cannot send.
 for (const button of document.querySelectorAll('button[data-replay]')) {
   button.addEventListener('click', async () => {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..settings import StoreSettings
@@ -19,10 +18,7 @@ from .base import (
     Store,
     Stored,
 )
-from .sqlite import SQLiteStore
-
-# Set by `forwarder serve` for its workers when several share one SQLite writer (server.workers > 1).
-WRITER_SOCKET_ENV = "FORWARDER_SQLITE_WRITER_SOCKET"
+from .sqlite.store import SQLiteStore
 
 __all__ = [
     "Claimed",
@@ -41,16 +37,17 @@ __all__ = [
 ]
 
 
-def make_store(settings: StoreSettings) -> Store:
-    """The backend for `settings.url`: `sqlite:///PATH` (one process) or `postgresql://...` (several replicas)."""
+def make_store(settings: StoreSettings, *, writer_socket: Path | None = None) -> Store:
+    """The backend for `settings.url`: `sqlite:///PATH` (one process) or `postgresql://...` (several replicas).
+
+    `writer_socket`: the SQLite writer `forwarder serve` shares between its workers (`worker_env.py`)."""
     if settings.url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore  # asyncpg is only needed when PostgreSQL is used
 
         return PostgresStore(settings.url, pool_size=settings.pool_size)
-    shared_writer = os.environ.get(WRITER_SOCKET_ENV)
     return SQLiteStore(
         settings.sqlite_path,
         synchronous=settings.sqlite_synchronous,
         group_commit_max=settings.group_commit_max,
-        writer_socket=Path(shared_writer) if shared_writer else None,
+        writer_socket=writer_socket,
     )

@@ -77,7 +77,7 @@ class Pause:
 
     destination: str
     reason: str
-    tiktok_code: int | None
+    code: int | None  # the destination's answer code; stored and shown in /v1/stats as `tiktok_code`
     paused_at: float
     probe_at: float
     probes: int

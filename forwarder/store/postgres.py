@@ -32,7 +32,17 @@ from .base import (
     Stored,
 )
 from .postgres_orders import purge_orders, settle_orders
-from .sqlite_writer import LEGACY_ORDER_SOURCE
+from .sqlite.writer_process import LEGACY_ORDER_SOURCE
+from .views import (
+    ATTEMPT_COLUMNS,
+    DELIVERY_COLUMNS,
+    RECENT_ERRORS,
+    STATS_QUERIES,
+    delivery_entry,
+    error_entry,
+    received_entry,
+    stats_document,
+)
 
 log = structlog.get_logger(__name__)
 CHANNEL = "forwarder_outbox"
@@ -144,7 +154,6 @@ _CLAIM = """WITH due AS (
             FROM due WHERE o.id = due.id
             RETURNING o.id, o.destination, o.event, o.event_id, o.payload, o.test_event_code, o.attempts,
                       o.created_at"""
-_QUEUE_FIGURE = {State.PENDING: "pending", State.IN_FLIGHT: "in_flight", State.FAILED: "dead", State.HELD: "held"}
 _OUTCOME_METRIC = {
     Stored.NEW: "accepted",
     Stored.DUPLICATE: "duplicates",
@@ -320,7 +329,7 @@ class PostgresStore:
                     resolution.next_attempt_at if resolution.state == State.PENDING else now,
                     0 if resolution.counts_as_attempt else 1,
                     outcome.http_status,
-                    outcome.tiktok_code,
+                    outcome.code,
                     outcome.message,
                     outcome.request_id,
                     resolution.ids,
@@ -328,7 +337,7 @@ class PostgresStore:
                 )
                 for row in rows:
                     attempts += [
-                        (row["id"], row["attempts"], now, o.http_status, o.tiktok_code, o.message, o.request_id)
+                        (row["id"], row["attempts"], now, o.http_status, o.code, o.message, o.request_id)
                         for o in (*resolution.earlier, outcome)
                     ]
                     counters["destination", row["destination"], _METRIC_FOR_STATE[resolution.state]] += 1
@@ -341,7 +350,7 @@ class PostgresStore:
                         rows[0]["destination"],
                         now,
                         outcome.http_status,
-                        outcome.tiktok_code,
+                        outcome.code,
                         outcome.message,
                         outcome.request_id,
                     )
@@ -401,37 +410,8 @@ class PostgresStore:
 
     async def stats(self, now: float) -> dict[str, Any]:
         async with self._connection(snapshot=True) as connection:
-            scopes: dict[str, dict[str, dict[str, Any]]] = {"destinations": {}, "sources": {}}
-            for row in await connection.fetch("SELECT scope, name, metric, value FROM counters"):
-                scopes[f"{row['scope']}s"].setdefault(row["name"], {})[row["metric"]] = row["value"]
-            destinations = scopes["destinations"]
-            for row in await connection.fetch(
-                """SELECT destination, state, count(*) AS n, min(created_at) AS oldest FROM outbox
-                   WHERE state IN (0, 1, 3, 4) GROUP BY destination, state"""
-            ):
-                entry = destinations.setdefault(row["destination"], {})
-                entry[_QUEUE_FIGURE[State(row["state"])]] = row["n"]
-                if row["state"] in (State.PENDING, State.IN_FLIGHT):
-                    age = round(now - row["oldest"], 3)
-                    entry["oldest_pending_age_s"] = max(entry.get("oldest_pending_age_s", 0.0), age)
-            for row in await connection.fetch("SELECT * FROM destination_pauses"):
-                destinations.setdefault(row["destination"], {})["paused"] = {
-                    "kind": row["kind"],
-                    "reason": row["reason"],
-                    "tiktok_code": row["tiktok_code"],
-                    "since": row["paused_at"],
-                    "next_probe_at": row["probe_at"],
-                    "failed_probes": row["probes"],
-                }
-            for row in await connection.fetch("SELECT * FROM last_errors"):
-                destinations.setdefault(row["destination"], {})["last_error"] = {
-                    "at": row["at"],
-                    "http_status": row["http_status"],
-                    "tiktok_code": row["tiktok_code"],
-                    "message": row["message"],
-                    "request_id": row["request_id"],
-                }
-            return scopes
+            rows = [await connection.fetch(query) for query in STATS_QUERIES]
+            return stats_document(rows, now)
 
     async def backlog(self) -> int:
         async with self._connection(transaction=False) as connection:
@@ -463,7 +443,7 @@ class PostgresStore:
                      kind = excluded.kind""",
                 pause.destination,
                 pause.reason,
-                pause.tiktok_code,
+                pause.code,
                 pause.paused_at,
                 pause.probe_at,
                 pause.probes,
@@ -548,37 +528,19 @@ class PostgresStore:
     async def ledger(self, event_id: str) -> dict[str, Any]:
         async with self._connection(snapshot=True) as connection:
             received = [
-                {"at": r["received_at"], "source": r["source"], "event": r["event"]}
-                for r in await connection.fetch(
+                received_entry(row)
+                for row in await connection.fetch(
                     "SELECT received_at, source, event FROM inbound WHERE event_id = $1 ORDER BY id", event_id
                 )
             ]
             deliveries = []
             for row in await connection.fetch(
-                """SELECT id, destination, event, mapping_version, state, created_at, next_attempt_at, test_event_code
-                   FROM outbox WHERE event_id = $1 ORDER BY id""",
-                event_id,
+                f"SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event_id = $1 ORDER BY id", event_id
             ):
-                attempts = [
-                    dict(a)
-                    for a in await connection.fetch(
-                        """SELECT attempt, at, http_status, tiktok_code, message, request_id FROM attempts
-                           WHERE outbox_id = $1 ORDER BY id""",
-                        row["id"],
-                    )
-                ]
-                deliveries.append(
-                    {
-                        "destination": row["destination"],
-                        "event": row["event"],
-                        "mapping_version": row["mapping_version"],
-                        "state": State(row["state"]).name.lower(),
-                        "stored_at": row["created_at"],
-                        "attempts": attempts,
-                        "next_attempt_at": row["next_attempt_at"] if row["state"] == State.PENDING else None,
-                        "test_event_code": row["test_event_code"],
-                    }
+                attempts = await connection.fetch(
+                    f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE outbox_id = $1 ORDER BY id", row["id"]
                 )
+                deliveries.append(delivery_entry(row, attempts))
             orders = [
                 dict(row)
                 for row in await connection.fetch(
@@ -635,15 +597,8 @@ class PostgresStore:
 
     async def recent_errors(self, limit: int) -> list[dict[str, Any]]:
         async with self._connection(transaction=False) as connection:
-            rows = await connection.fetch(
-                """SELECT a.at, o.destination, o.event, o.event_id, a.http_status, a.tiktok_code, a.message,
-                          a.request_id, o.state
-                   FROM attempts a JOIN outbox o ON o.id = a.outbox_id
-                   WHERE a.tiktok_code IS NULL OR a.tiktok_code NOT IN (0, 20001)
-                   ORDER BY a.id DESC LIMIT $1""",
-                limit,
-            )
-        return [{**dict(r), "state": State(r["state"]).name.lower()} for r in rows]
+            rows = await connection.fetch(RECENT_ERRORS.format(limit="$1"), limit)
+        return [error_entry(row) for row in rows]
 
     async def dead_letters(self, where: DeadFilter) -> list[dict[str, Any]]:
         clause, params = _dead_where(where, 1)

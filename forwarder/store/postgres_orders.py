@@ -1,4 +1,4 @@
-"""Order dedup on PostgreSQL: the rules of sqlite_writer.settle_orders and purge_orders, made safe for several
+"""Order dedup on PostgreSQL: the rules of sqlite.writer_process.settle_orders and purge_orders, made safe for several
 replicas storing reports of one order at once."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import hashlib
 import asyncpg
 
 from .base import OrderClaim, OutboxItem, Stored
-from .sqlite_writer import LEGACY_ORDER_SOURCE, order_differences
+from .sqlite.writer_process import LEGACY_ORDER_SOURCE, order_differences
 
 _ORDER_LOCKS = 7_301  # advisory locks (this, hash) serialise the reports of one order across replicas
 
@@ -22,7 +22,7 @@ def order_lock(destination: str, order_id: str) -> int:
 async def settle_orders(
     connection: asyncpg.Connection, now: float, items: list[OutboxItem], stored: list[Stored], orders: list[OrderClaim]
 ) -> None:
-    """As sqlite_writer.settle_orders. Replicas storing reports of one order at once take turns: each takes the
+    """As sqlite.writer_process.settle_orders. Replicas storing reports of one order at once take turns: each takes the
     order's advisory lock (in key order, so two requests never wait on each other) before reading its reports."""
     claims = [order for order in orders if stored[order.item] is Stored.NEW]
     for lock in sorted({order_lock(items[c.item].destination, c.order_id) for c in claims}):
@@ -97,7 +97,7 @@ async def settle_orders(
 
 
 async def purge_orders(connection: asyncpg.Connection, now: float, dedup_window_s: float, limit: int) -> int:
-    """As sqlite_writer.purge_orders."""
+    """As sqlite.writer_process.purge_orders."""
     keys = await connection.fetchval(
         """WITH gone AS (DELETE FROM order_keys WHERE ctid IN (
              SELECT ctid FROM order_keys WHERE first_seen < $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM gone""",

@@ -42,7 +42,7 @@ _EVENT_PATH = re.compile(r"\b(?:[Bb]atch|data)\.(\d+)\.")
 def is_rate_limited(outcome: Outcome) -> bool:
     if outcome.http_status == 429:
         return True
-    return outcome.tiktok_code is not None and classify_code(outcome.tiktok_code, outcome.message) == "rate_limit"
+    return outcome.code is not None and classify_code(outcome.code, outcome.message) == "rate_limit"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -67,7 +67,7 @@ def classify(response: httpx.Response) -> Outcome:
     code = body.get("code") if isinstance(body.get("code"), int) else None
     message = str(body.get("message") or response.reason_phrase or f"HTTP {status}")[:1000]
     request_id = body.get("request_id") or response.headers.get("X-Tt-Logid")
-    outcome = Outcome(http_status=status, tiktok_code=code, message=message, request_id=request_id)
+    outcome = Outcome(http_status=status, code=code, message=message, request_id=request_id)
     if status == 429:
         raise RateLimited(outcome, retry_after)
     if status == 408 or status >= 500:

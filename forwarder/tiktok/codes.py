@@ -12,7 +12,7 @@ SleekFlow's copy of TikTok's Business API code list ("sleekflow"); RudderStack `
 `refused_events` in client.py reads the shapes listed there; an answer naming no event gets its batch split and
 each half sent again (TikTok's event_id dedup keeps what it already took once).
 
-Classes, each handled by one rule in delivery.py and circuit.py:
+Classes, each handled by one rule in events_api.py (the Destination) and the loop it answers (delivery/):
   ok          delivered
   partial     20001: the events the answer names as refused fail, the rest are delivered (never a plain success)
   credential  the token or its permission: pause the destination, keep its events, probe with one event

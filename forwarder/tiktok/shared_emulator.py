@@ -24,7 +24,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .emulator import Authorize
 
 # Set by `forwarder serve` for its workers when they share one emulator.
-EMULATOR_SOCKET_ENV = "FORWARDER_EMULATOR_SOCKET"
 # Hop-by-hop and length headers: the proxy's own connection sets them.
 _NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length"})
 
