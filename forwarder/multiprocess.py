@@ -26,7 +26,7 @@ import structlog
 import uvicorn
 
 from .settings import Settings
-from .store.sqlite.store import migrate
+from .store.sqlite.migrations import migrate
 from .store.sqlite.writer_client import writer_command
 from .tiktok.emulator import create_emulator
 from .tiktok.shared_emulator import shared_emulator

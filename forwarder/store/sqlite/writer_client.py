@@ -24,7 +24,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import structlog
 
 from ...errors import StoreUnavailable
-from .writer_process import HEADER, Counters
+from .writer.counters import Counters
+from .writer.frames import HEADER
 
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
@@ -83,7 +84,8 @@ class WriterClient:
     async def call(
         self, operation: Callable[Concatenate[sqlite3.Connection, Counters, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run one of writer_process's operations there: checked against its signature, sent by its name."""
+        """Run one of the writer's operations (writer/operations.py) there: checked against its signature, sent by
+        its name."""
         if kwargs:
             raise TypeError("writer operations take positional arguments only")
         await self.ensure_running()

@@ -358,7 +358,7 @@ async def test_rate_limiting_does_not_open_the_circuit(store: SQLiteStore, setti
 
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:
-    from forwarder.store.sqlite.writer_process import KeyBuckets
+    from forwarder.store.sqlite.writer.key_buckets import KeyBuckets
 
     now = 100.0
     buckets = KeyBuckets()

@@ -28,7 +28,7 @@ from forwarder.store import (
     make_store,
 )
 from forwarder.store.base import DeadFilter, InboundRecord
-from forwarder.store.sqlite.store import migrate
+from forwarder.store.sqlite.migrations import migrate
 from forwarder.store.sqlite.writer_client import writer_command
 from tests.postgres import postgres_database
 
@@ -282,7 +282,7 @@ async def test_sqlite_ping_replaces_a_writer_that_went_away(tmp_path: Path) -> N
 
 async def test_upgrade_to_dedup_keys_that_lead_to_outbox_rows_keeps_dedup_and_the_ledger(tmp_path: Path) -> None:
     """A database written before m007 (dedup keys without row ids, an event_id index on the outbox)."""
-    from forwarder.store.sqlite.store import migrations
+    from forwarder.store.sqlite.migrations import migrations
 
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)
@@ -458,7 +458,7 @@ ORDER_PAYLOAD = b'{"event":"Purchase","event_id":"order_T9","properties":{"value
 
 async def test_upgrade_to_order_keys_keeps_the_orders_already_stored_deduplicating(tmp_path: Path) -> None:
     """A SQLite database written before m008, when an order id replaced the event_id."""
-    from forwarder.store.sqlite.store import migrations
+    from forwarder.store.sqlite.migrations import migrations
 
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)

@@ -1,14 +1,16 @@
-"""Order dedup on PostgreSQL: the rules of sqlite.writer_process.settle_orders and purge_orders, made safe for several
+"""Order dedup on PostgreSQL: the rules of sqlite.writer.orders.settle_orders and purge_orders, made safe for several
 replicas storing reports of one order at once."""
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 import asyncpg
 
-from .base import OrderClaim, OutboxItem, Stored
-from .sqlite.writer_process import LEGACY_ORDER_SOURCE, order_differences
+from ..base import OrderClaim, OutboxItem, Stored
+from ..sqlite.writer.orders import LEGACY_ORDER_SOURCE, order_differences
+from .counters import bump, notify
 
 _ORDER_LOCKS = 7_301  # advisory locks (this, hash) serialise the reports of one order across replicas
 
@@ -22,7 +24,7 @@ def order_lock(destination: str, order_id: str) -> int:
 async def settle_orders(
     connection: asyncpg.Connection, now: float, items: list[OutboxItem], stored: list[Stored], orders: list[OrderClaim]
 ) -> None:
-    """As sqlite.writer_process.settle_orders. Replicas storing reports of one order at once take turns: each takes the
+    """As sqlite.writer.orders.settle_orders. Replicas storing reports of one order at once take turns: each takes the
     order's advisory lock (in key order, so two requests never wait on each other) before reading its reports."""
     claims = [order for order in orders if stored[order.item] is Stored.NEW]
     for lock in sorted({order_lock(items[c.item].destination, c.order_id) for c in claims}):
@@ -97,7 +99,7 @@ async def settle_orders(
 
 
 async def purge_orders(connection: asyncpg.Connection, now: float, dedup_window_s: float, limit: int) -> int:
-    """As sqlite.writer_process.purge_orders."""
+    """As sqlite.writer.orders.purge_orders."""
     keys = await connection.fetchval(
         """WITH gone AS (DELETE FROM order_keys WHERE ctid IN (
              SELECT ctid FROM order_keys WHERE first_seen < $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM gone""",
@@ -123,3 +125,23 @@ async def purge_orders(connection: asyncpg.Connection, now: float, dedup_window_
         limit,
     )
     return int(keys) + len(expired) + int(matches)
+
+
+async def release_held(connection: asyncpg.Connection, conflict_id: int, now: float) -> bool:
+    match = await connection.fetchrow(
+        "SELECT outbox_id, destination FROM order_matches WHERE id = $1 AND status = 'held' FOR UPDATE",
+        conflict_id,
+    )
+    if match is None:
+        return False
+    released = await connection.fetch(
+        """UPDATE outbox SET state = 0, next_attempt_at = $1, created_at = $1 WHERE id = $2 AND state = 4
+           RETURNING id""",
+        now,
+        match["outbox_id"],
+    )
+    await connection.execute("UPDATE order_matches SET status = 'released' WHERE id = $1", conflict_id)
+    await bump(connection, Counter({("destination", match["destination"], "released"): len(released)}), now)
+    if released:
+        await notify(connection, {match["destination"]})
+    return bool(released)

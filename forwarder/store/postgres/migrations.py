@@ -1,0 +1,118 @@
+"""The PostgreSQL schema: numbered migrations, applied once each, one replica at a time."""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+
+from ..sqlite.writer.orders import LEGACY_ORDER_SOURCE
+
+log = structlog.get_logger(__name__)
+_LOCK_ID = 7_301_234_567  # advisory lock serialising schema migrations between replicas starting together
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_schema",
+        """
+        CREATE TABLE dedup_keys (
+          destination text NOT NULL, event text NOT NULL, event_id text NOT NULL, first_seen double precision NOT NULL,
+          PRIMARY KEY (destination, event, event_id));
+        CREATE INDEX dedup_keys_first_seen ON dedup_keys (first_seen);
+        CREATE TABLE outbox (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, destination text NOT NULL, event text NOT NULL,
+          event_id text NOT NULL, test_event_code text, payload bytea NOT NULL, state smallint NOT NULL DEFAULT 0,
+          attempts integer NOT NULL DEFAULT 0, next_attempt_at double precision NOT NULL, lease_owner text,
+          created_at double precision NOT NULL, last_http_status integer, last_code integer, last_message text,
+          last_request_id text, mapping_version text)
+          WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02);
+        CREATE INDEX outbox_due ON outbox (destination, state, next_attempt_at);
+        CREATE INDEX outbox_event_id ON outbox (event_id);
+        CREATE TABLE attempts (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, outbox_id bigint NOT NULL, attempt integer NOT NULL,
+          at double precision NOT NULL, http_status integer, tiktok_code integer, message text, request_id text);
+        CREATE INDEX attempts_outbox_id ON attempts (outbox_id);
+        CREATE TABLE counters (
+          scope text NOT NULL, name text NOT NULL, metric text NOT NULL, value bigint NOT NULL,
+          PRIMARY KEY (scope, name, metric));
+        CREATE TABLE last_errors (
+          destination text PRIMARY KEY, at double precision NOT NULL, http_status integer, tiktok_code integer,
+          message text, request_id text);
+        CREATE TABLE destination_pauses (
+          destination text PRIMARY KEY, reason text NOT NULL, tiktok_code integer, paused_at double precision NOT NULL,
+          probe_at double precision NOT NULL, probes integer NOT NULL, kind text NOT NULL DEFAULT 'credentials');
+        CREATE TABLE inbound (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, received_at double precision NOT NULL,
+          source text NOT NULL, event_id text NOT NULL, event text NOT NULL, document bytea NOT NULL);
+        CREATE INDEX inbound_event_id ON inbound (event_id);
+        CREATE TABLE series (
+          bucket double precision NOT NULL, scope text NOT NULL, name text NOT NULL, metric text NOT NULL,
+          value bigint NOT NULL, PRIMARY KEY (bucket, scope, name, metric));
+        CREATE TABLE rate_buckets (
+          destination text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL);
+        """,
+    ),
+    (
+        # Orders become a dedup key of their own, per reporting source, beside the sender's event_id (which used to
+        # be replaced by `order_<transaction id>`); orders stored before keep deduplicating against every source.
+        "m002_order_keys",
+        f"""
+        CREATE TABLE order_keys (
+          destination text NOT NULL, order_id text NOT NULL, source text NOT NULL, event_id text NOT NULL,
+          event text NOT NULL, value double precision, currency text, first_seen double precision NOT NULL,
+          PRIMARY KEY (destination, order_id, source));
+        CREATE INDEX order_keys_first_seen ON order_keys (first_seen);
+        CREATE TABLE order_matches (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at double precision NOT NULL, destination text NOT NULL,
+          order_id text NOT NULL, kind text NOT NULL, status text NOT NULL, differs text NOT NULL, outbox_id bigint,
+          event_id text NOT NULL, source text NOT NULL, event text NOT NULL, value double precision, currency text,
+          first_event_id text NOT NULL, first_source text NOT NULL, first_event text NOT NULL,
+          first_value double precision, first_currency text);
+        CREATE INDEX order_matches_event_id ON order_matches (event_id);
+        CREATE INDEX order_matches_first_event_id ON order_matches (first_event_id);
+        INSERT INTO order_keys
+          SELECT DISTINCT ON (k.destination, substr(k.event_id, 7))
+                 k.destination, substr(k.event_id, 7), '{LEGACY_ORDER_SOURCE}', k.event_id, k.event,
+                 (convert_from(o.payload, 'UTF8')::jsonb #>> '{{properties,value}}')::double precision,
+                 convert_from(o.payload, 'UTF8')::jsonb #>> '{{properties,currency}}', k.first_seen
+          FROM dedup_keys AS k LEFT JOIN outbox AS o
+            ON o.event_id = k.event_id AND o.destination = k.destination AND o.event = k.event
+          WHERE left(k.event_id, 6) = 'order_'
+          ORDER BY k.destination, substr(k.event_id, 7), k.first_seen;
+        """,
+    ),
+    (
+        # Ingest keys' rate limits: unlogged, a crash only refills the buckets.
+        "m003_key_rate_buckets",
+        """
+        CREATE UNLOGGED TABLE key_rate_buckets (
+          key_id text PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL,
+          took boolean NOT NULL);
+        """,
+    ),
+    (
+        # Events accepted and sent nowhere, per name: /v1/stats and the status page show what no rule maps.
+        "m004_not_forwarded",
+        """
+        CREATE TABLE not_forwarded (
+          event text NOT NULL, source text NOT NULL, reason text NOT NULL, count bigint NOT NULL,
+          first_at double precision NOT NULL, last_at double precision NOT NULL, event_id text NOT NULL,
+          PRIMARY KEY (event, source, reason));
+        """,
+    ),
+]
+
+
+async def migrate(connection: asyncpg.Connection) -> None:
+    """Apply the migrations not applied yet, in one transaction, under an advisory lock."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS forwarder_migrations (name text PRIMARY KEY, applied_at timestamptz "
+            "NOT NULL DEFAULT now())"
+        )
+        applied = {row["name"] for row in await connection.fetch("SELECT name FROM forwarder_migrations")}
+        for name, sql in MIGRATIONS:
+            if name not in applied:
+                await connection.execute(sql)
+                await connection.execute("INSERT INTO forwarder_migrations (name) VALUES ($1)", name)
+                log.info("store.migrated", migration=name)

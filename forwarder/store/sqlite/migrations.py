@@ -1,0 +1,192 @@
+"""The SQLite schema, created and upgraded by numbered migrations (sqlite-utils records which ran), and the database
+file's permissions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+import sqlite_utils
+import structlog
+from sqlite_utils.migrations import Migrations
+
+from .writer.db import connect
+from .writer.orders import LEGACY_ORDER_SOURCE
+
+log = structlog.get_logger(__name__)
+migrations = Migrations("forwarder")
+# What SQLite keeps beside the database file; it gives each the database file's mode when it creates it.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+FILE_MODE = 0o600
+
+
+@migrations()
+def m001_outbox(db: sqlite_utils.Database) -> None:
+    for statement in (
+        # Dedup keys outlive the outbox rows: they are kept for the dedup window, rows only until delivered.
+        """CREATE TABLE dedup_keys (
+             destination TEXT NOT NULL, event TEXT NOT NULL, event_id TEXT NOT NULL, first_seen REAL NOT NULL,
+             PRIMARY KEY (destination, event, event_id)) WITHOUT ROWID""",
+        "CREATE INDEX dedup_keys_first_seen ON dedup_keys (first_seen)",
+        # next_attempt_at means: when due (pending), when the lease ends (in flight), when done (delivered).
+        """CREATE TABLE outbox (
+             id INTEGER PRIMARY KEY, destination TEXT NOT NULL, event TEXT NOT NULL, event_id TEXT NOT NULL,
+             test_event_code TEXT, payload BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0,
+             attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, lease_owner TEXT,
+             created_at REAL NOT NULL, last_http_status INTEGER, last_code INTEGER, last_message TEXT,
+             last_request_id TEXT)""",
+        # Claims walk one destination's due rows, so a paused or slow destination costs the others nothing.
+        "CREATE INDEX outbox_due ON outbox (destination, state, next_attempt_at)",
+        "CREATE INDEX outbox_event_id ON outbox (event_id)",
+        """CREATE TABLE attempts (
+             id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL,
+             http_status INTEGER, tiktok_code INTEGER, message TEXT, request_id TEXT)""",
+        "CREATE INDEX attempts_outbox_id ON attempts (outbox_id)",
+        """CREATE TABLE counters (
+             scope TEXT NOT NULL, name TEXT NOT NULL, metric TEXT NOT NULL, value INTEGER NOT NULL,
+             PRIMARY KEY (scope, name, metric)) WITHOUT ROWID""",
+        """CREATE TABLE last_errors (
+             destination TEXT PRIMARY KEY, at REAL NOT NULL, http_status INTEGER, tiktok_code INTEGER,
+             message TEXT, request_id TEXT)""",
+        """CREATE TABLE destination_pauses (
+             destination TEXT PRIMARY KEY, reason TEXT NOT NULL, tiktok_code INTEGER, paused_at REAL NOT NULL,
+             probe_at REAL NOT NULL, probes INTEGER NOT NULL)""",
+    ):
+        db.execute(statement)
+
+
+@migrations()
+def m002_mapping_version(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE outbox ADD COLUMN mapping_version TEXT")
+
+
+@migrations()
+def m003_inbound_and_series(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE inbound (
+             id INTEGER PRIMARY KEY, received_at REAL NOT NULL, source TEXT NOT NULL, event_id TEXT NOT NULL,
+             event TEXT NOT NULL, document BLOB NOT NULL)"""
+    )
+    db.execute("CREATE INDEX inbound_event_id ON inbound (event_id)")
+    db.execute("CREATE INDEX inbound_received_at ON inbound (received_at)")
+    # Counters per 5-minute bucket, for the status page's last hour and last day.
+    db.execute(
+        """CREATE TABLE series (
+             bucket REAL NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, metric TEXT NOT NULL,
+             value INTEGER NOT NULL, PRIMARY KEY (bucket, scope, name, metric)) WITHOUT ROWID"""
+    )
+
+
+@migrations()
+def m004_pause_kind(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE destination_pauses ADD COLUMN kind TEXT NOT NULL DEFAULT 'credentials'")
+
+
+@migrations()
+def m005_cheaper_inbound(db: sqlite_utils.Database) -> None:
+    # One index fewer per stored inbound event; retention walks the rowid instead.
+    db.execute("DROP INDEX inbound_received_at")
+
+
+@migrations()
+def m006_rate_buckets(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE rate_buckets (
+             destination TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)"""
+    )
+
+
+@migrations()
+def m007_dedup_keys_lead_to_outbox_rows(db: sqlite_utils.Database) -> None:
+    # Dedup keys lead with event_id and record their outbox row, so the ledger finds an event's rows through them
+    # and the outbox's event_id index can go: one random B-tree insert per ingested event fewer.
+    db.execute(
+        """CREATE TABLE dedup_keys_by_event (
+             event_id TEXT NOT NULL, destination TEXT NOT NULL, event TEXT NOT NULL, first_seen REAL NOT NULL,
+             outbox_id INTEGER, PRIMARY KEY (event_id, destination, event)) WITHOUT ROWID"""
+    )
+    db.execute(
+        """INSERT INTO dedup_keys_by_event
+           SELECT d.event_id, d.destination, d.event, d.first_seen,
+                  (SELECT max(o.id) FROM outbox AS o
+                   WHERE o.event_id = d.event_id AND o.destination = d.destination AND o.event = d.event)
+           FROM dedup_keys AS d"""
+    )
+    # Undelivered rows whose key the dedup window already dropped get one back (purge now keeps those keys).
+    db.execute(
+        """INSERT OR IGNORE INTO dedup_keys_by_event
+           SELECT event_id, destination, event, created_at, max(id) FROM outbox WHERE state != 2
+           GROUP BY event_id, destination, event"""
+    )
+    db.execute("DROP TABLE dedup_keys")
+    db.execute("ALTER TABLE dedup_keys_by_event RENAME TO dedup_keys")
+    db.execute("CREATE INDEX dedup_keys_first_seen ON dedup_keys (first_seen)")
+    db.execute("DROP INDEX outbox_event_id")
+
+
+@migrations()
+def m008_order_keys(db: sqlite_utils.Database) -> None:
+    # Orders become a dedup key of their own, per reporting source, beside the sender's event_id (which used to be
+    # replaced by `order_<transaction id>`). Every report of an order that is not sent is recorded as a match.
+    db.execute(
+        """CREATE TABLE order_keys (
+             destination TEXT NOT NULL, order_id TEXT NOT NULL, source TEXT NOT NULL, event_id TEXT NOT NULL,
+             event TEXT NOT NULL, value REAL, currency TEXT, first_seen REAL NOT NULL,
+             PRIMARY KEY (destination, order_id, source)) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX order_keys_first_seen ON order_keys (first_seen)")
+    db.execute(
+        """CREATE TABLE order_matches (
+             id INTEGER PRIMARY KEY, at REAL NOT NULL, destination TEXT NOT NULL, order_id TEXT NOT NULL,
+             kind TEXT NOT NULL, status TEXT NOT NULL, differs TEXT NOT NULL, outbox_id INTEGER,
+             event_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, value REAL, currency TEXT,
+             first_event_id TEXT NOT NULL, first_source TEXT NOT NULL, first_event TEXT NOT NULL, first_value REAL,
+             first_currency TEXT)"""
+    )
+    db.execute("CREATE INDEX order_matches_event_id ON order_matches (event_id)")
+    db.execute("CREATE INDEX order_matches_first_event_id ON order_matches (first_event_id)")
+    # Orders stored before this migration keep deduplicating for the rest of the window, as they did then: against
+    # every source (source '*'), their content compared only where the outbox row still says it.
+    db.execute(
+        f"""INSERT OR IGNORE INTO order_keys
+           SELECT k.destination, substr(k.event_id, 7), '{LEGACY_ORDER_SOURCE}', k.event_id, k.event,
+                  json_extract(CAST(o.payload AS TEXT), '$.properties.value'),
+                  json_extract(CAST(o.payload AS TEXT), '$.properties.currency'), k.first_seen
+           FROM dedup_keys AS k LEFT JOIN outbox AS o ON o.id = k.outbox_id AND o.event_id = k.event_id
+           WHERE substr(k.event_id, 1, 6) = 'order_'
+           ORDER BY k.first_seen"""
+    )
+
+
+@migrations()
+def m009_not_forwarded(db: sqlite_utils.Database) -> None:
+    # Events accepted and sent nowhere, per name: /v1/stats and the status page show what no rule maps.
+    db.execute(
+        """CREATE TABLE not_forwarded (
+             event TEXT NOT NULL, source TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+             first_at REAL NOT NULL, last_at REAL NOT NULL, event_id TEXT NOT NULL,
+             PRIMARY KEY (event, source, reason)) WITHOUT ROWID"""
+    )
+
+
+def make_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
+    group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES)):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("store.file_mode_tightened", file=str(file), was=oct(mode), mode=oct(mode & 0o700))
+
+
+def migrate(path: Path, synchronous: str) -> None:
+    """Create or upgrade the schema (sqlite-utils records which migrations ran)."""
+    make_private(path)
+    with contextlib.closing(connect(str(path), synchronous)) as connection:
+        migrations.apply(sqlite_utils.Database(connection))
