@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
 
+from ..errors import PayloadError
 from ..events import InboundEvent
 from .catalog import load_catalog
 
@@ -44,14 +45,6 @@ _NOT_FOR_SOURCE = {
     "offline": _MOBILE_IDS | _BROWSER | _NAME_AND_PLACE | {"external_id"},
     "crm": _MOBILE_IDS | _BROWSER | _NAME_AND_PLACE,
 }
-
-
-class PayloadError(ValueError):
-    """An inbound value TikTok would not accept, naming the inbound field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
 
 
 class _Invalid(ValueError):

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from forwarder.errors import PayloadError
 from forwarder.events import InboundEvent
 from forwarder.tiktok.client import track_body
 from forwarder.tiktok.payload import (
-    PayloadError,
     build_event,
     envelope,
     hash_email,
