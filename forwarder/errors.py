@@ -5,7 +5,7 @@ ForwarderError
  │    └── MappingError
  ├── BadRequest               a request answered with a 4xx before any event in it is read (`http/requests.py`)
  ├── FieldError               an inbound value that cannot be used, naming its field (also a ValueError)
- │    ├── PayloadError        a value TikTok would not accept, naming the inbound field (`tiktok/payload.py`)
+ │    ├── PayloadError        a value TikTok would not accept, naming the inbound field (`tiktok/`)
  │    └── PostbackError       a postback that cannot become an event, naming the platform's field (`postbacks/`)
  ├── StoreUnavailable         the store cannot take writes now (ingest answers 503)
  └── DeliveryError            one request to a destination did not deliver its batch
