@@ -3,6 +3,10 @@
 ForwarderError
  ├── ConfigError              settings or a mapping table are invalid (startup and `forwarder check`)
  │    └── MappingError
+ ├── BadRequest               a request answered with a 4xx before any event in it is read (`http/requests.py`)
+ ├── FieldError               an inbound value that cannot be used, naming its field (also a ValueError)
+ │    ├── PayloadError        a value TikTok would not accept, naming the inbound field (`tiktok/`)
+ │    └── PostbackError       a postback that cannot become an event, naming the platform's field (`postbacks/`)
  ├── StoreUnavailable         the store cannot take writes now (ingest answers 503)
  └── DeliveryError            one request to a destination did not deliver its batch
       ├── RetryableError      HTTP 5xx, timeout, connection error, the far side's trouble: try again
@@ -36,6 +40,36 @@ class MappingError(ConfigError):
     def __init__(self, file: str, key: str, reason: str) -> None:
         self.file, self.key, self.reason = file, key, reason
         super().__init__(f"{file}: {key + ': ' if key else ''}{reason}")
+
+
+class BadRequest(ForwarderError):
+    """A request we answer with a 4xx before looking at any event in it."""
+
+    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+        self.status, self.error, self.message, self.field = status, error, message, field
+        super().__init__(message)
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class FieldError(ForwarderError, ValueError):
+    """An inbound value that cannot be used, naming the field it came in."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+class PayloadError(FieldError):
+    """An inbound value TikTok would not accept, naming the inbound field."""
+
+
+class PostbackError(FieldError):
+    """A postback that cannot become an event, naming the platform's field."""
 
 
 class StoreUnavailable(ForwarderError):

@@ -99,7 +99,7 @@ class User(_Part):
     ttclid: Text | None = None
     ttp: Text | None = None
     # Hashed before anything is stored (first_name, last_name, zip_code) or never stored (city, state, country):
-    # tiktok/payload.py `hashed_user` and mapping/stored_event.py say why.
+    # tiktok/user.py `hashed_user` and mapping/stored_event.py say why.
     first_name: Name | None = None
     last_name: Name | None = None
     zip_code: Name | None = None

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import StoreUnavailable
+from ..errors import BadRequest, StoreUnavailable
 from ..events import App, Device, InboundEvent, Page, User, field_errors
 from ..mapping import not_forwarded
 from ..mapping.field_warnings import unknown_fields
@@ -23,7 +23,7 @@ from ..shape import shape_problem
 from ..store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
 from ..store.base import CounterKey
 from .auth import signature_problem
-from .requests import BadRequest, admit, parse_events, read_body
+from .requests import admit, parse_events, read_body, refusal
 
 log = structlog.get_logger(__name__)
 
@@ -105,7 +105,7 @@ class EventsEndpoint:
             raw_events, is_batch = parse_events(body, server.max_events_per_request)
         except BadRequest as error:
             log.info("ingest.bad_request", source=source, error=error.error, status=error.status)
-            return error.response()
+            return refusal(error)
         return await accept_events(runtime, source, raw_events, is_batch)
 
 

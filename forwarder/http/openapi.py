@@ -11,70 +11,8 @@ from starlette.responses import JSONResponse, Response
 from .. import __version__
 from ..events import InboundEvent
 from .openapi_postbacks import postback_body, postback_query
+from .openapi_schemas import ANSWER, ERROR, OBJECT
 
-_ERROR = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
-    "required": ["error", "message"],
-}
-_FIELD_ERRORS = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-    },
-}
-_ANSWER = {
-    "type": "object",
-    "properties": {
-        "accepted": {"type": "integer"},
-        "duplicates": {"type": "integer"},
-        "rejected": {
-            "type": "array",
-            "items": {"type": "object", "properties": {"index": {"type": "integer"}, "errors": _FIELD_ERRORS}},
-        },
-        # Stored, not sent: an earlier report of the same order differs (README "One purchase, one send").
-        "held": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "index": {"type": "integer"},
-                    "event_id": {"type": "string"},
-                    "reason": {"type": "string"},
-                    "destinations": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
-        # Accepted and sent nowhere (unmapped, filtered, denied at every destination, or no destination).
-        "not_forwarded": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "index": {"type": "integer"},
-                    "event": {"type": "string"},
-                    "reason": {"enum": ["unmapped", "filtered", "denied", "no_destination", "mixed"]},
-                    "destinations": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-        },
-        # Fields of accepted events that we neither know nor use, with the closest known name.
-        "warnings": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "index": {"type": "integer"},
-                    "field": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-    "required": ["accepted", "duplicates", "rejected"],
-}
-_OBJECT = {"type": "object"}
 _FILTERS = {
     "destination": ({"type": "string", "maxLength": 256}, "a destination name"),
     "since": ({"type": ["string", "integer"]}, "failed at or after: ISO 8601 or Unix s/ms/us"),
@@ -86,7 +24,7 @@ _FILTERS = {
 }
 
 
-def _json(description: str, schema: dict[str, Any] = _ERROR) -> dict[str, Any]:
+def _json(description: str, schema: dict[str, Any] = ERROR) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
@@ -96,7 +34,7 @@ _INGEST_ERRORS = {
     "403": _json("this address may not post for this source (allowed_ips)"),
     "408": _json("the body did not arrive within server.body_timeout_s"),
     "413": _json("body or batch too large"),
-    "422": _json("no valid event in the request (each rejected event names its field)", _ANSWER),
+    "422": _json("no valid event in the request (each rejected event names its field)", ANSWER),
     "429": _json("this key's rate limit"),
     "503": _json("not accepting events now; retry after Retry-After"),
 }
@@ -152,8 +90,8 @@ def openapi_document() -> dict[str, Any]:
     postback_key: list[dict[str, list[str]]] = [{"postbackKey": []}, {"postbackBearer": []}, {"postbackQueryKey": []}]
     source = {"name": "source", "in": "path", "required": True, "schema": {"type": "string"}}
     postback_answers = {
-        "200": _json("acknowledged and skipped (a test notification, out of window, unattributed)", _OBJECT),
-        "202": _json("the converted event committed to disk", _ANSWER),
+        "200": _json("acknowledged and skipped (a test notification, out of window, unattributed)", OBJECT),
+        "202": _json("the converted event committed to disk", ANSWER),
         "403": _json("this address may not post for this source (allowed_ips)"),
         "404": _json("no postback source by that name"),
         **_INGEST_ERRORS,
@@ -178,7 +116,7 @@ def openapi_document() -> dict[str, Any]:
             "/v1/events": {
                 "post": _operation(
                     "Post one event or a batch of up to 1,000",
-                    {"202": _json("valid events committed to disk", _ANSWER), **_INGEST_ERRORS},
+                    {"202": _json("valid events committed to disk", ANSWER), **_INGEST_ERRORS},
                     [{"ingestKey": []}],
                     requestBody={
                         "required": True,
@@ -217,9 +155,9 @@ def openapi_document() -> dict[str, Any]:
                 "get": _operation(
                     "The ledger of one event: receipts, destinations, every delivery attempt",
                     {
-                        "200": _json("what is known about the event", _OBJECT),
+                        "200": _json("what is known about the event", OBJECT),
                         "400": _json("not an event id"),
-                        "404": _json("nothing known about this event id", _OBJECT),
+                        "404": _json("nothing known about this event id", OBJECT),
                         **_ADMIN_ERRORS,
                     },
                     _ADMIN,
@@ -230,12 +168,12 @@ def openapi_document() -> dict[str, Any]:
                 "post": _operation(
                     "Re-read the config file and mapping tables (every worker)",
                     {
-                        "200": _json("reloaded", _OBJECT),
+                        "200": _json("reloaded", OBJECT),
                         "400": _json('a body other than {"force": true|false}'),
-                        "409": _json("refused: it would stop mapping event names in use (`dropped`)", _OBJECT),
+                        "409": _json("refused: it would stop mapping event names in use (`dropped`)", OBJECT),
                         "413": _json("body too large"),
-                        "422": _json("refused: invalid files; the old config stays", _OBJECT),
-                        "504": _json("a worker did not confirm the reload in time", _OBJECT),
+                        "422": _json("refused: invalid files; the old config stays", OBJECT),
+                        "504": _json("a worker did not confirm the reload in time", OBJECT),
                     }
                     | _ADMIN_POST_ERRORS,
                     _ADMIN,
@@ -256,7 +194,7 @@ def openapi_document() -> dict[str, Any]:
             "/v1/admin/dead": {
                 "get": _operation(
                     "List dead letters (events given up on)",
-                    {"200": _json("matching dead letters", _OBJECT), "400": _json("a bad filter"), **_ADMIN_ERRORS},
+                    {"200": _json("matching dead letters", OBJECT), "400": _json("a bad filter"), **_ADMIN_ERRORS},
                     _ADMIN,
                     parameters=_filter_parameters(),
                 )
@@ -265,7 +203,7 @@ def openapi_document() -> dict[str, Any]:
                 "post": _operation(
                     "Send matching dead letters again, same event_id",
                     {
-                        "200": _json("how many were replayed", _OBJECT),
+                        "200": _json("how many were replayed", OBJECT),
                         "400": _json("a bad filter"),
                         **_ADMIN_POST_ERRORS,
                     },
@@ -278,7 +216,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/stats": {
                 "get": _operation(
-                    "Counts per destination and source", {"200": _json("stats", _OBJECT)} | _ADMIN_ERRORS, _ADMIN
+                    "Counts per destination and source", {"200": _json("stats", OBJECT)} | _ADMIN_ERRORS, _ADMIN
                 )
             },
             "/metrics": {
@@ -296,15 +234,15 @@ def openapi_document() -> dict[str, Any]:
                     _ADMIN,
                 )
             },
-            "/healthz": {"get": _operation("The process answers", {"200": _json("alive", _OBJECT)}, [])},
+            "/healthz": {"get": _operation("The process answers", {"200": _json("alive", OBJECT)}, [])},
             "/readyz": {
                 "get": _operation(
                     "The store answers and delivery runs",
-                    {"200": _json("ready", _OBJECT), "503": _json("not ready", _OBJECT)},
+                    {"200": _json("ready", OBJECT), "503": _json("not ready", OBJECT)},
                     [],
                 )
             },
-            "/openapi.json": {"get": _operation("This description", {"200": _json("OpenAPI 3.1", _OBJECT)}, [])},
+            "/openapi.json": {"get": _operation("This description", {"200": _json("OpenAPI 3.1", OBJECT)}, [])},
         },
     }
 

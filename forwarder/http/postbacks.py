@@ -8,13 +8,14 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..postbacks import Converted, PostbackError, adapters
+from ..errors import BadRequest, PostbackError
+from ..postbacks import Converted, adapters
 from ..runtime import Runtime
 from ..settings import SourceSettings
 from ..shape import shape_problem
 from .auth import Caller, is_address_allowed, signature_problem
 from .events import accept_events
-from .requests import BadRequest, admit, parse_json_object, read_body
+from .requests import admit, parse_json_object, read_body, refusal
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ async def post_postback(request: Request) -> Response:
             raise PostbackError(shape["field"], shape["message"])
         converted = adapters()[source.kind](payload, source)
     except BadRequest as error:
-        return error.response()
+        return refusal(error)
     except PostbackError as error:
         log.info("postback.invalid", source=name, platform=source.kind, field=error.field, reason=error.message)
         return JSONResponse(

@@ -11,7 +11,7 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import StoreUnavailable
+from ..errors import BadRequest, StoreUnavailable
 from ..runtime import Runtime
 from ..settings import SourceSettings
 from .auth import Caller, door, is_address_allowed
@@ -19,18 +19,9 @@ from .auth import Caller, door, is_address_allowed
 log = structlog.get_logger(__name__)
 
 
-class BadRequest(Exception):
-    """A request we answer with a 4xx before looking at any event in it."""
-
-    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
-        self.status, self.error, self.message, self.field = status, error, message, field
-        super().__init__(message)
-
-    def response(self) -> JSONResponse:
-        body = {"error": self.error, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        return JSONResponse(body, status_code=self.status)
+def refusal(error: BadRequest) -> JSONResponse:
+    """The 4xx answer to a request refused before any event in it was read."""
+    return JSONResponse(error.body(), status_code=error.status)
 
 
 async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:

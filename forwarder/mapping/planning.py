@@ -8,11 +8,14 @@ from typing import Any
 
 import orjson
 
+from ..errors import PayloadError
 from ..events import InboundEvent, check_event_time, derive_event_id
 from ..settings import DestinationSettings, Settings
 from ..store import OrderClaim, OutboxItem
 from ..tiktok.leads import lead_for_tiktok
-from ..tiktok.payload import PayloadError, build_event, hashed_user, properties_for_tiktok
+from ..tiktok.payload import build_event
+from ..tiktok.properties import properties_for_tiktok
+from ..tiktok.user import hashed_user
 from .field_warnings import rule_paths
 from .stored_event import mapping_document, stored_document
 from .tables import MappingTable, map_event

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..tiktok.payload import PayloadError
+from ..errors import PayloadError
 
 PropertyType = Literal["string", "number", "integer", "boolean"]
 _TYPES = ("string", "number", "integer", "boolean")

@@ -27,7 +27,7 @@ _DEVICE = ("idfa", "idfv", "gaid", "att_status", "user_agent", "locale")
 
 def mapping_document(document: dict[str, Any], user: dict[str, Any], event_id: str) -> dict[str, Any]:
     """`document` (the event as posted) with `user` and `device` reduced to what we may keep; `user` is the
-    hashed user block of `tiktok.payload.hashed_user`."""
+    hashed user block of `tiktok.user.hashed_user`."""
     kept = {key: value for key, value in document.items() if key in _TOP_LEVEL}
     kept["event_id"] = event_id
     posted_user = document.get("user")

@@ -18,14 +18,6 @@ from ..settings import SourceSettings
 _PLACEHOLDER = re.compile(r"\{[A-Za-z0-9_.]+\}")  # e.g. Adjust's `{idfa}`, left in when it has no value
 
 
-class PostbackError(ValueError):
-    """A postback that cannot become an event, naming the platform's field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
-
-
 @dataclass
 class Converted:
     event: dict[str, Any] | None = None

@@ -21,8 +21,9 @@ import hashlib
 import math
 from typing import Any
 
+from ..errors import PostbackError
 from ..settings import SourceSettings
-from . import Converted, PostbackError, compact, present
+from . import Converted, compact, present
 
 ACTIVITY_NAMES = {"install": "INSTALL_APP", "session": "LAUNCH_APP", "reattribution": "REATTRIBUTION"}
 

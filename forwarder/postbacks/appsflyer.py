@@ -17,9 +17,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import PostbackError
 from ..settings import SourceSettings
 from ..shape import shape_problem
-from . import Converted, PostbackError, compact, present
+from . import Converted, compact, present
 
 # AppsFlyer's predefined in-app event names -> the SDK-style names our mapping tables use.
 EVENT_NAMES = {

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import PostbackError
 from ..settings import SourceSettings
-from . import Converted, PostbackError, compact, present
+from . import Converted, compact, present
 
 EVENT_NAMES = {
     "INSTALL": "INSTALL_APP",

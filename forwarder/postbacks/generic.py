@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import PostbackError
 from ..mapping.tables import lookup
 from ..settings import SourceSettings
-from . import Converted, PostbackError, compact, present
+from . import Converted, compact, present
 
 
 def convert(payload: dict[str, Any], source: SourceSettings) -> Converted:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import PostbackError
 from ..settings import SourceSettings
-from . import Converted, PostbackError, compact, present
+from . import Converted, compact, present
 
 STORES = {"APP_STORE": "ios", "MAC_APP_STORE": "ios", "PLAY_STORE": "android"}
 

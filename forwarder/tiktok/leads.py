@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import PayloadError
 from ..events import InboundEvent
-from .payload import PayloadError
 
 MAX_LEAD_TEXT = 256
 

@@ -19,7 +19,8 @@ from ..errors import DeliveryError, Outcome
 from ..events import InboundEvent
 from ..settings import DestinationSettings, Settings
 from .client import EventsApiClient, track_body
-from .payload import build_event, envelope, hashed_user
+from .payload import build_event, envelope
+from .user import hashed_user
 
 DEFAULT_TEST_EVENT_CODE = "FORWARDER_CHECK"
 _TEST_EVENTS = {"app": "LaunchAPP", "web": "ViewContent"}

@@ -19,13 +19,14 @@ from starlette.testclient import TestClient
 
 from forwarder.app import create_app
 from forwarder.cli import main
+from forwarder.errors import PayloadError
 from forwarder.events import InboundEvent
 from forwarder.explain import explain
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_mappings
 from forwarder.settings import Settings
 from forwarder.tiktok.emulator import EmulatorState, create_emulator
-from forwarder.tiktok.payload import PayloadError, build_event
+from forwarder.tiktok.payload import build_event
 from tests.conftest import AUTH, REPO, event, make_settings, open_client, sent_bodies, stats_of, wait_for
 
 OFFLINE_SET, CRM_SET = "7654321098765432109", "7123456789012345678"

@@ -13,7 +13,7 @@ from forwarder.events import InboundEvent
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.stored_event import mapping_document
 from forwarder.mapping.tables import load_mappings
-from forwarder.tiktok.payload import hashed_user
+from forwarder.tiktok.user import hashed_user
 from tests.conftest import make_settings
 
 

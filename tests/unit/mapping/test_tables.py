@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from forwarder.errors import MappingError
+from forwarder.errors import MappingError, PayloadError
 from forwarder.mapping.tables import (
     MappedEvent,
     MappingTable,
@@ -17,7 +17,6 @@ from forwarder.mapping.tables import (
     map_event,
     maps_name,
 )
-from forwarder.tiktok.payload import PayloadError
 from tests.conftest import REPO
 
 # ../shared/tiktok-events-api.md section 4.2, typed out here independently of mappings/default.toml.

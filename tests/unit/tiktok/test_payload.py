@@ -7,18 +7,12 @@ from typing import Any
 
 import pytest
 
+from forwarder.errors import PayloadError
 from forwarder.events import InboundEvent
 from forwarder.tiktok.client import track_body
-from forwarder.tiktok.payload import (
-    PayloadError,
-    build_event,
-    envelope,
-    hash_email,
-    hash_external_id,
-    hash_phone,
-    hashed_user,
-    properties_for_tiktok,
-)
+from forwarder.tiktok.payload import build_event, envelope
+from forwarder.tiktok.properties import properties_for_tiktok
+from forwarder.tiktok.user import hash_email, hash_external_id, hash_phone, hashed_user
 from tests.conftest import event
 
 # (input, expected SHA-256) from ../shared/tiktok-events-api.md sections 2.3 and 3.1.

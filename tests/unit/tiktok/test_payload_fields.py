@@ -17,7 +17,7 @@ from forwarder.mapping.check import check_event_name
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_mappings
 from forwarder.tiktok.catalog import load_catalog
-from forwarder.tiktok.payload import hash_name, ttclid_from_page
+from forwarder.tiktok.user import hash_name, ttclid_from_page
 from tests.conftest import REPO, make_settings
 
 
