@@ -42,6 +42,7 @@ from .reload.peers import peers_in
 from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
 from .store import make_store
+from .tiktok.builder import TikTokPayloads
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
 from .tiktok.events_api import events_api_destinations
@@ -116,7 +117,7 @@ def create_app(
 
                 snapshot = Snapshot(
                     settings,
-                    Routing(settings, tables),
+                    Routing(settings, tables, TikTokPayloads()),
                     KeyRing(settings.sources),
                     destinations_for(settings),
                     loaded_at=time.time(),

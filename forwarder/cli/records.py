@@ -19,6 +19,7 @@ from ..mapping.diff import diff_mappings, render_text
 from ..settings import Settings
 from ..stats import collect_stats
 from ..store import Store, make_store
+from ..tiktok.builder import TikTokPayloads
 from .service import load_or_exit
 
 T = TypeVar("T")
@@ -75,7 +76,7 @@ def mappings_diff(args: argparse.Namespace) -> int:
     records = with_store(settings, lambda store: store.recent_inbound(args.limit))
     if records is None:
         return 1
-    report = diff_mappings(settings, current, candidate, records)
+    report = diff_mappings(settings, current, candidate, records, TikTokPayloads())
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:

@@ -21,6 +21,7 @@ from ..mapping.check import check_all, check_settings_file
 from ..mapping.planning import Routing
 from ..multiprocess import run_workers
 from ..settings import Settings, config_file_in_use
+from ..tiktok.builder import TikTokPayloads
 from ..tiktok.emulator import EmulatorState, configure, control_token_required, create_emulator
 from ..tiktok.verify import verify_destinations
 
@@ -115,7 +116,7 @@ def explain_event(args: argparse.Namespace) -> int:
         print(f"unknown source {source!r}; configured: {', '.join(settings.sources) or 'none'}", file=sys.stderr)
         return 2
     body = sys.stdin.buffer.read() if str(args.event_file) == "-" else args.event_file.read_bytes()
-    result = explain(Routing(settings, tables), body, source, time.time())
+    result = explain(Routing(settings, tables, TikTokPayloads()), body, source, time.time())
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0 if "error" not in result else 1
 

@@ -14,6 +14,7 @@ from ..events import InboundEvent, utc_iso
 from ..settings import Settings
 from ..store import InboundRecord
 from .check import check_event_name
+from .payloads import PayloadBuilder
 from .planning import Plan, Routing
 from .tables import MappingTable
 
@@ -64,9 +65,10 @@ def diff_mappings(
     current: dict[str, MappingTable],
     candidate: dict[str, MappingTable],
     records: list[tuple[float, InboundRecord]],
+    payloads: PayloadBuilder,
 ) -> DiffReport:
     """What would change, per destination, had `candidate` served instead of `current` for these events."""
-    before_routing, after_routing = Routing(settings, current), Routing(settings, candidate)
+    before_routing, after_routing = Routing(settings, current, payloads), Routing(settings, candidate, payloads)
     report = DiffReport()
     for received_at, record in reversed(records):  # oldest first: examples read in the order they arrived
         if record.source not in settings.sources:

@@ -12,11 +12,8 @@ from ..errors import PayloadError
 from ..events import InboundEvent, check_event_time, derive_event_id
 from ..settings import DestinationSettings, Settings
 from ..store import OrderClaim, OutboxItem
-from ..tiktok.leads import lead_for_tiktok
-from ..tiktok.payload import build_event
-from ..tiktok.properties import properties_for_tiktok
-from ..tiktok.user import hashed_user
 from .field_warnings import rule_paths
+from .payloads import PayloadBuilder
 from .stored_event import mapping_document, stored_document
 from .tables import MappingTable, map_event
 
@@ -40,6 +37,7 @@ class Routing:
 
     settings: Settings
     tables: dict[str, MappingTable]
+    payloads: PayloadBuilder  # the destination kind's payloads, handed in by whoever builds the snapshot
     # (source, app id) -> destinations; the snapshot never changes, so neither do the answers.
     _destinations: dict[tuple[str, str | None], list[tuple[str, DestinationSettings]]] = field(
         default_factory=dict, compare=False, repr=False
@@ -87,7 +85,7 @@ class Routing:
         # The most specific test_event_code wins: the event's own, then its source's, then the destination's.
         test_code = event.test_event_code or self.settings.sources[source].test_event_code
         try:
-            user = hashed_user(event, tiktok.default_phone_region)
+            user = self.payloads.hashed_user(event, self.settings)
             posted = raw if raw is not None else event.model_dump(mode="json")
             document = mapping_document(posted, user, event_id)
             if self.settings.store.keep_inbound_h > 0:
@@ -102,27 +100,21 @@ class Routing:
                 lead = None
                 if destination.event_source == "crm" and result.events:
                     # TikTok requires lead.lead_id on crm events; one without is not for this destination.
-                    lead = lead_for_tiktok(event, destination.lead_event_source)
+                    lead = self.payloads.lead(event, destination)
                     if lead is None:
                         plan.dropped[name] = "no_lead_id"
                         continue
                 for mapped in result.events:
-                    properties = properties_for_tiktok(
-                        mapped.properties,
-                        mapped.rule_keys,
-                        unsupported_currency=tiktok.unsupported_currency,
-                        default_content_type=destination.default_content_type,
-                    )
+                    properties = self.payloads.properties(mapped, destination, self.settings)
                     if "currency" in mapped.properties and "currency" not in properties:
                         plan.value_dropped.append(name)
-                    item = build_event(
+                    item = self.payloads.item(
                         event=event,
                         event_name=mapped.event,
                         event_id=event_id,
                         properties=properties,
                         user=user,
-                        event_source=destination.event_source,
-                        page_url=destination.page_url,
+                        destination=destination,
                         lead=lead,
                     )
                     payload = orjson.dumps(item)

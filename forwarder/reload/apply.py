@@ -26,6 +26,7 @@ from ..mapping.traffic import names_dropped
 from ..runtime import Runtime
 from ..settings import Settings
 from ..setup_check import check_setup
+from ..tiktok.builder import TikTokPayloads
 from .files import GIVE_UP_S, ConfigFiles, read_settled
 
 log = structlog.get_logger(__name__)
@@ -75,7 +76,7 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
         outcome["refused"] = "invalid"
         log.error("config.reload_refused", trigger=trigger, reason="invalid", errors=[str(p) for p in errors])
         return outcome
-    candidate = Routing(settings, tables)
+    candidate = Routing(settings, tables, TikTokPayloads())
     dropped = names_dropped(runtime.routing, candidate, runtime.recent_names.in_use(now))
     if dropped and not force:
         outcome.update(

@@ -16,6 +16,7 @@ from forwarder.cli import main
 from forwarder.events import InboundEvent
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_table
+from forwarder.tiktok.builder import TikTokPayloads
 from tests.conftest import REPO, event, make_settings, open_client, wait_for
 from tests.processes import free_port, running
 
@@ -155,7 +156,7 @@ def test_the_most_specific_test_event_code_wins(tmp_path: Path) -> None:
             }
         },
     )
-    routing = Routing(settings, {"default": load_table(REPO / "mappings" / "default.toml")})
+    routing = Routing(settings, {"default": load_table(REPO / "mappings" / "default.toml")}, TikTokPayloads())
     now = time.time()
 
     def code(source: str, **overrides: object) -> str | None:

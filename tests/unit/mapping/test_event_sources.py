@@ -25,6 +25,7 @@ from forwarder.explain import explain
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_mappings
 from forwarder.settings import Settings
+from forwarder.tiktok.builder import TikTokPayloads
 from forwarder.tiktok.emulator import EmulatorState, create_emulator
 from forwarder.tiktok.payload import build_event
 from tests.conftest import AUTH, REPO, event, make_settings, open_client, sent_bodies, stats_of, wait_for
@@ -218,7 +219,7 @@ def test_a_crm_item_is_never_built_without_a_lead() -> None:
 
 def test_explain_says_why_a_crm_destination_gets_nothing(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    routing = Routing(settings, load_mappings(settings.mappings_dir))
+    routing = Routing(settings, load_mappings(settings.mappings_dir), TikTokPayloads())
     result = explain(routing, json.dumps(event(event="GENERATE_LEAD")).encode(), "ios_app", time.time())
     leads = result["events"][0]["destinations"]["leads"]
     assert leads["status"] == "dropped" and "no lead.lead_id" in leads["reason"]

@@ -13,6 +13,7 @@ from forwarder.events import InboundEvent
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.stored_event import mapping_document
 from forwarder.mapping.tables import load_mappings
+from forwarder.tiktok.builder import TikTokPayloads
 from forwarder.tiktok.user import hashed_user
 from tests.conftest import make_settings
 
@@ -63,7 +64,7 @@ def test_a_mapping_rule_reading_user_fields_gets_the_digest(tmp_path: Path) -> N
     )
     settings = make_settings(tmp_path, mappings_dir=mappings)
     raw = {**POSTED, "timestamp": int(time.time())}
-    plan = Routing(settings, load_mappings(mappings)).plan(
+    plan = Routing(settings, load_mappings(mappings), TikTokPayloads()).plan(
         InboundEvent.model_validate(raw), "ios_app", time.time(), raw
     )
     (item,) = plan.items

@@ -8,6 +8,7 @@ from forwarder.mapping.planning import Plan, Routing
 from forwarder.mapping.tables import load_mappings, load_table
 from forwarder.mapping.traffic import RECENT_S, RecentNames, names_dropped
 from forwarder.store import OutboxItem
+from forwarder.tiktok.builder import TikTokPayloads
 from tests.conftest import REPO, make_settings
 
 NOW = 1_800_000_000.0
@@ -46,7 +47,7 @@ def routing(tmp_path: Path, default: str | None = None) -> Routing:
         path = tmp_path / "default.toml"
         path.write_text(default)
         tables["default"] = load_table(path)
-    return Routing(settings, tables)
+    return Routing(settings, tables, TikTokPayloads())
 
 
 def test_a_candidate_is_checked_per_destination_against_the_names_it_used(tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_a_candidate_is_checked_per_destination_against_the_names_it_used(tmp_pa
     assert names_dropped(current, candidate, in_use) == [
         {"destination": "app_main", "table": candidate.tables["default"].label, "names": ["PURCHASE"]}
     ]
-    gone = Routing(current.settings.model_copy(update={"destinations": {}}), current.tables)
+    gone = Routing(current.settings.model_copy(update={"destinations": {}}), current.tables, current.payloads)
     assert names_dropped(current, gone, in_use) == [
         {"destination": "app_main", "table": None, "names": ["PURCHASE", "START_TRIAL", "Search"]}
     ]

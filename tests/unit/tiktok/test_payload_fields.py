@@ -16,6 +16,7 @@ from forwarder.events import InboundEvent
 from forwarder.mapping.check import check_event_name
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_mappings
+from forwarder.tiktok.builder import TikTokPayloads
 from forwarder.tiktok.catalog import load_catalog
 from forwarder.tiktok.user import hash_name, ttclid_from_page
 from tests.conftest import REPO, make_settings
@@ -141,7 +142,7 @@ def bodies(tmp_path: Path, raw: dict[str, Any], **destination: Any) -> dict[str,
         destinations = {"app_main": NO_APP, "web_main": {**WEB, "page_url": "https://shop.example.com/"}}
         destinations["web_main"].update(destination)
     settings = make_settings(tmp_path, destinations=destinations)
-    plan = Routing(settings, load_mappings(REPO / "mappings")).plan(
+    plan = Routing(settings, load_mappings(REPO / "mappings"), TikTokPayloads()).plan(
         InboundEvent.model_validate(raw), "ios_app", time.time(), raw
     )
     assert not plan.errors, plan.errors
@@ -281,7 +282,7 @@ def test_a_wrong_content_type_per_item_names_the_field(tmp_path: Path) -> None:
     raw["properties"] = {"contents": [{"content_id": "a", "content_type": "socks"}]}
     web = {"app_main": NO_APP, "web_main": {**WEB, "page_url": "https://shop.example.com/"}}
     settings = make_settings(tmp_path, destinations=web)
-    plan = Routing(settings, load_mappings(REPO / "mappings")).plan(
+    plan = Routing(settings, load_mappings(REPO / "mappings"), TikTokPayloads()).plan(
         InboundEvent.model_validate(raw), "ios_app", time.time(), raw
     )
     assert plan.errors == [
