@@ -45,6 +45,7 @@ from .store import make_store
 from .tiktok.builder import TikTokPayloads
 from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
+from .tiktok.event_names import check_event_name
 from .tiktok.events_api import events_api_destinations
 from .tiktok.shared_emulator import EmulatorProxy
 from .worker_env import WorkerEnvironment
@@ -98,7 +99,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Runtime]]:
-        tables, problems = check_mappings(settings)
+        tables, problems = check_mappings(settings, check_event_name=check_event_name)
         for problem in problems:
             log.warning(
                 "config.problem", level=problem.level, file=problem.file, key=problem.key, reason=problem.reason

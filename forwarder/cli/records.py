@@ -20,6 +20,7 @@ from ..settings import Settings
 from ..stats import collect_stats
 from ..store import Store, make_store
 from ..tiktok.builder import TikTokPayloads
+from ..tiktok.event_names import check_event_name
 from .service import load_or_exit
 
 T = TypeVar("T")
@@ -61,9 +62,10 @@ def stats(args: argparse.Namespace) -> int:
 
 def mappings_diff(args: argparse.Namespace) -> int:
     settings = load_or_exit(args.config)
-    current, _ = check_mappings(settings)  # load_or_exit already refused errors in them
+    # load_or_exit already refused errors in them
+    current, _ = check_mappings(settings, check_event_name=check_event_name)
     candidate_settings = settings.model_copy(update={"mappings_dir": args.candidate_dir})
-    candidate, candidate_problems = check_mappings(candidate_settings)
+    candidate, candidate_problems = check_mappings(candidate_settings, check_event_name=check_event_name)
     for problem in candidate_problems:
         print(problem, file=sys.stderr)
     # A destination whose table does not load has nothing to compare (check now reports every table on its own).
@@ -76,7 +78,7 @@ def mappings_diff(args: argparse.Namespace) -> int:
     records = with_store(settings, lambda store: store.recent_inbound(args.limit))
     if records is None:
         return 1
-    report = diff_mappings(settings, current, candidate, records, TikTokPayloads())
+    report = diff_mappings(settings, current, candidate, records, TikTokPayloads(), check_event_name)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:

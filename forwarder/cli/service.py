@@ -23,11 +23,12 @@ from ..multiprocess import run_workers
 from ..settings import Settings, config_file_in_use
 from ..tiktok.builder import TikTokPayloads
 from ..tiktok.emulator import EmulatorState, configure, control_token_required, create_emulator
+from ..tiktok.event_names import check_event_name
 from ..tiktok.verify import verify_destinations
 
 
 def load_or_exit(config: Path | None) -> Settings:
-    settings, _, problems = check_all(config)
+    settings, _, problems = check_all(config, check_event_name)
     for problem in problems:
         print(problem, file=sys.stderr)
     if settings is None or any(problem.level == "error" for problem in problems):
@@ -57,7 +58,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     """Every problem at once; with --online, then one test event per destination to TikTok."""
-    settings, tables, problems = check_all(args.config)
+    settings, tables, problems = check_all(args.config, check_event_name)
     for problem in problems:
         print(problem)
     errors = sum(problem.level == "error" for problem in problems)
@@ -106,7 +107,7 @@ def reload(args: argparse.Namespace) -> int:
 
 
 def explain_event(args: argparse.Namespace) -> int:
-    settings, tables, problems = check_all(args.config)
+    settings, tables, problems = check_all(args.config, check_event_name)
     if settings is None or any(problem.level == "error" for problem in problems):
         for problem in problems:
             print(problem, file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -12,10 +12,13 @@ from ..problems import Problem
 from ..settings import Settings, config_file_in_use, load_settings
 from ..settings_problems import settings_problems, usable_settings
 from ..setup_check import check_setup
-from ..tiktok.catalog import EVENT_SOURCES, load_catalog
 from .tables import MappingTable, load_mappings, load_table
 
-__all__ = ["Problem", "check_all", "check_event_name", "check_mappings", "check_settings_file"]
+__all__ = ["EventNameCheck", "Problem", "check_all", "check_mappings", "check_settings_file"]
+
+# The destination kind's verdict on a mapped name (file, key, event, event source, destination name),
+# e.g. tiktok/event_names.py: whoever calls the checks hands it in.
+EventNameCheck = Callable[[str, str, str, str, str], Problem | None]
 
 
 def check_settings_file(
@@ -34,7 +37,7 @@ def check_settings_file(
 
 
 def check_mappings(
-    settings: Settings, contents: Mapping[Path, bytes] | None = None
+    settings: Settings, contents: Mapping[Path, bytes] | None = None, *, check_event_name: EventNameCheck
 ) -> tuple[dict[str, MappingTable], list[Problem]]:
     """The mapping tables (from disk, or `contents`: the files as read) and what is wrong with them."""
     problems: list[Problem] = []
@@ -77,31 +80,9 @@ def check_mappings(
     return tables, problems
 
 
-def check_event_name(file: str, key: str, event: str, source: str, destination: str) -> Problem | None:
-    """Whether `event` suits a destination of `source`: errors for wrong-source names, warnings for the rest."""
-    catalog = load_catalog()
-    suggestion = catalog.replacement(source, event)
-    hint = f"; use {suggestion!r}" if suggestion else ""
-    if catalog.is_standard(source, event):
-        if suggestion:
-            return Problem("warning", file, key, f"{event!r} is deprecated for {source} events{hint}")
-        return None
-    if source == "offline" and catalog.is_standard("web", event) and not suggestion:
-        # TikTok's reference says offline takes the web standard events; its help centre lists fewer for offline.
-        return Problem(
-            "warning",
-            file,
-            key,
-            f"{event!r} is a web standard event TikTok does not list for offline event sets (destination "
-            f"{destination!r}): TikTok may not count it",
-        )
-    if any(event in names for names in catalog.standard.values()) or suggestion:
-        message = f"{event!r} is not {_article(source)} {source} standard event (destination {destination!r}){hint}"
-        return Problem("error", file, key, message)
-    return _unknown_name_problem(file, key, event, source, destination)
-
-
-def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, MappingTable], list[Problem]]:
+def check_all(
+    config_file: Path | None, check_event_name: EventNameCheck
+) -> tuple[Settings | None, dict[str, MappingTable], list[Problem]]:
     """Everything wrong with the config and mapping tables at once: after a settings error, the parts of the
     config that are valid on their own are still checked. Settings are None when a settings error was found."""
     settings, problems = check_settings_file(config_file)
@@ -118,7 +99,7 @@ def check_all(config_file: Path | None) -> tuple[Settings | None, dict[str, Mapp
                 "environment alone sets no source and no destination",
             )
         )
-    tables, more = check_mappings(usable)
+    tables, more = check_mappings(usable, check_event_name=check_event_name)
     return (
         settings,
         tables,
@@ -173,46 +154,6 @@ def check_event_set_ids(settings: Settings) -> list[Problem]:
         if destination.event_source in ("offline", "crm")
         and not (destination.event_source_id.isascii() and destination.event_source_id.isdigit())
     ]
-
-
-def _unknown_name_problem(file: str, key: str, event: str, source: str, destination: str) -> Problem:
-    """A name in no catalogue: a case slip of a standard name is an error, anything else a custom event."""
-    standard = load_catalog().standard
-    for catalogue_source in (source, *(other for other in EVENT_SOURCES if other != source)):
-        twin = next((n for n in standard[catalogue_source] if n.lower() == event.lower()), None)
-        if twin and catalogue_source == source:
-            return Problem("error", file, key, f"{event!r}: event names are case-sensitive; use {twin!r}")
-        if twin:
-            return Problem(
-                "error",
-                file,
-                key,
-                f"{event!r} is not {_article(source)} {source} standard event (it looks like {catalogue_source} event "
-                f"{twin!r}, which {source} destinations do not take)",
-            )
-    if source == "offline":
-        return Problem(
-            "error",
-            file,
-            key,
-            f"{event!r} is not a TikTok standard event, and offline event sets take standard events only "
-            f"(destination {destination!r}; e.g. 'Purchase', 'Contact', 'Subscribe', 'Lead')",
-        )
-    if source == "crm":
-        return Problem(
-            "warning",
-            file,
-            key,
-            f"{event!r} is a custom event for crm destination {destination!r}: map it to a standard event in "
-            "TikTok Events Manager (Data sources -> your CRM event set) so campaigns can optimise on it",
-        )
-    return Problem(
-        "warning",
-        file,
-        key,
-        f"{event!r} is a custom event for {source} destination {destination!r}: "
-        "TikTok reports it but cannot optimise on it",
-    )
 
 
 def _article(word: str) -> str:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ..events import InboundEvent, utc_iso
 from ..settings import Settings
 from ..store import InboundRecord
-from .check import check_event_name
+from .check import EventNameCheck
 from .payloads import PayloadBuilder
 from .planning import Plan, Routing
 from .tables import MappingTable
@@ -66,6 +66,7 @@ def diff_mappings(
     candidate: dict[str, MappingTable],
     records: list[tuple[float, InboundRecord]],
     payloads: PayloadBuilder,
+    check_event_name: EventNameCheck,
 ) -> DiffReport:
     """What would change, per destination, had `candidate` served instead of `current` for these events."""
     before_routing, after_routing = Routing(settings, current, payloads), Routing(settings, candidate, payloads)
@@ -86,12 +87,19 @@ def diff_mappings(
         # Time rules are judged as at ingest, so replaying old events does not reject them as too old.
         before = before_routing.plan(event, record.source, received_at, raw)
         after = after_routing.plan(event, record.source, received_at, raw)
-        if not _compare(report, settings, record, before, after):
+        if not _compare(report, settings, record, before, after, check_event_name):
             report.unchanged += 1
     return report
 
 
-def _compare(report: DiffReport, settings: Settings, record: InboundRecord, before: Plan, after: Plan) -> bool:
+def _compare(
+    report: DiffReport,
+    settings: Settings,
+    record: InboundRecord,
+    before: Plan,
+    after: Plan,
+    check_event_name: EventNameCheck,
+) -> bool:
     """Record every difference for one event; whether there was any."""
     base = {"event_id": record.event_id, "inbound_event": record.event}
     if after.errors and not before.errors:

@@ -27,6 +27,7 @@ from ..runtime import Runtime
 from ..settings import Settings
 from ..setup_check import check_setup
 from ..tiktok.builder import TikTokPayloads
+from ..tiktok.event_names import check_event_name
 from .files import GIVE_UP_S, ConfigFiles, read_settled
 
 log = structlog.get_logger(__name__)
@@ -61,7 +62,7 @@ def _reload(runtime: Runtime, trigger: str, files: ConfigFiles | None, force: bo
     if settings is not None and files is not None:
         settings, needs_restart = _keep_restart_only(runtime.settings, settings)
         contents = files.tables if files.mappings_dir == settings.mappings_dir else None
-        tables, more = check_mappings(settings, contents)
+        tables, more = check_mappings(settings, contents, check_event_name=check_event_name)
         problems += more + check_setup(settings)  # a placeholder must not go live by reload either
     errors = [p for p in problems if p.level == "error"]
     outcome: dict[str, Any] = {

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from forwarder.cli import main
-from forwarder.mapping.check import check_event_name
 from forwarder.mapping.tables import load_table, map_event
+from forwarder.tiktok.event_names import check_event_name
 from tests.conftest import REPO
 from tests.processes import emulator_state, free_port, running
 

@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from forwarder.events import InboundEvent
-from forwarder.mapping.check import check_event_name
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_mappings
 from forwarder.tiktok.builder import TikTokPayloads
 from forwarder.tiktok.catalog import load_catalog
+from forwarder.tiktok.event_names import check_event_name
 from forwarder.tiktok.user import hash_name, ttclid_from_page
 from tests.conftest import REPO, make_settings
 
