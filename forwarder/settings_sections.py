@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,6 +160,11 @@ class SourceSettings(_Section):
                     f"entry {index} is not an IP address or CIDR range (e.g. 203.0.113.7 or 203.0.113.0/24)"
                 ) from None
         return values
+
+    @cached_property
+    def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """`allowed_ips` parsed once: the check runs on every request of the source."""
+        return tuple(ipaddress.ip_network(value, strict=False) for value in self.allowed_ips)
 
     @field_validator("key_sha256")
     @classmethod

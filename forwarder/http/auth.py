@@ -61,7 +61,7 @@ def is_address_allowed(host: str | None, source: SourceSettings) -> bool:
         address = ipaddress.ip_address(host or "")
     except ValueError:
         return False
-    return any(address in ipaddress.ip_network(network, strict=False) for network in source.allowed_ips)
+    return any(address in network for network in source.allowed_networks)
 
 
 class KeyRing:
