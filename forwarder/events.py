@@ -133,6 +133,10 @@ class Lead(_Part):
     lead_event_source: Annotated[Text, Field(min_length=1, max_length=256)] | None = None  # the CRM, e.g. HubSpot
 
 
+# The parts of an event whose own fields we know (their extra fields are kept for mapping rules).
+PARTS: dict[str, type[_Part]] = {"user": User, "device": Device, "app": App, "page": Page}
+
+
 class InboundEvent(BaseModel):
     """One in-app event as an SDK or attribution platform sends it to `POST /v1/events`."""
 

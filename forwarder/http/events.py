@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BadRequest, StoreUnavailable
-from ..events import App, Device, InboundEvent, Page, User, field_errors
+from ..events import PARTS, InboundEvent, field_errors
 from ..mapping import not_forwarded
 from ..mapping.field_warnings import unknown_fields
 from ..mapping.planning import Plan
@@ -28,10 +28,7 @@ from .requests import admit, parse_events, read_body, refusal
 log = structlog.get_logger(__name__)
 
 _EVENT_FIELDS = frozenset(InboundEvent.model_fields)
-_PART_FIELDS = {
-    name: frozenset(model.model_fields)
-    for name, model in (("app", App), ("user", User), ("device", Device), ("page", Page))
-}
+_PART_FIELDS = {name: frozenset(model.model_fields) for name, model in PARTS.items()}
 
 
 class FastJSONResponse(JSONResponse):
@@ -124,12 +121,13 @@ async def accept_events(
     orders = False  # whether any event carries an order id
     for index, raw in enumerate(raw_events):
         event = _validate(raw)
-        plan = routing.plan(event, source, now, raw) if isinstance(event, InboundEvent) else None
-        errors = event if plan is None else plan.errors
-        if errors:
-            rejected.append({"index": index, "errors": errors})
+        if not isinstance(event, InboundEvent):
+            rejected.append({"index": index, "errors": event})
             continue
-        assert plan is not None
+        plan = routing.plan(event, source, now, raw)
+        if plan.errors:
+            rejected.append({"index": index, "errors": plan.errors})
+            continue
         for name, reason in plan.dropped.items():
             counters["destination", name, reason] += 1
         for name in plan.value_dropped:
@@ -139,10 +137,9 @@ async def accept_events(
         if plan.orders:
             orders = True
         plans.append(plan)
-        names.append(event.event if isinstance(event, InboundEvent) else "")
+        names.append(event.event)
         indexes.append(index)
-        if isinstance(event, InboundEvent):
-            warnings += [{"index": index, **w} for w in unknown_fields(event, routing.fields_in_use)]
+        warnings += [{"index": index, **w} for w in unknown_fields(event, routing.fields_in_use)]
     counters["source", source, "rejected"] += len(rejected)
     # Accepted and sent nowhere: said in the answer, counted per name, logged (mapping/not_forwarded.py).
     unsent = [

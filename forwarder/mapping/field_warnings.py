@@ -8,10 +8,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
-from ..events import InboundEvent
+from ..events import PARTS, InboundEvent
 from .tables import MappingTable
 
-_PARTS = ("user", "device", "app", "page")  # the objects whose fields we know too
 MAX_WARNINGS = 10  # per event: the answer stays small whatever the sender puts in
 
 
@@ -31,7 +30,7 @@ def unknown_fields(event: InboundEvent, used: frozenset[str]) -> list[dict[str, 
     """`{"field", "message"}` per field of the event (top level, or in user, device, app, page) that is not ours
     and that no mapping rule reads."""
     warnings = _unknown(event, "", used)
-    for name in _PARTS:
+    for name in PARTS:
         part = getattr(event, name)
         if part is not None and part.model_extra:
             warnings += _unknown(part, f"{name}.", used)
