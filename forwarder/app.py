@@ -23,9 +23,9 @@ from starlette.types import ASGIApp
 from .delivery.destination import Destination
 from .delivery.loop import DeliveryWorker
 from .delivery.passes import Delivery
+from .destination_kinds import Shared, build_destinations
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
-from .http.auth import KeyRing
 from .http.dead_letters import list_dead, replay_dead
 from .http.events import EventsEndpoint
 from .http.openapi import openapi
@@ -34,6 +34,7 @@ from .http.pressure import assess, watch_pressure
 from .http.reload import admin_reload
 from .http.service import event_ledger, healthz, metrics, readyz, stats, store_unavailable
 from .http.status_page import status_page
+from .keys import KeyRing
 from .logs import configure_logging, scrubber
 from .mapping.check import check_mappings
 from .mapping.planning import Routing
@@ -43,10 +44,8 @@ from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
 from .store import make_store
 from .tiktok.builder import TikTokPayloads
-from .tiktok.client import EventsApiClient
 from .tiktok.emulator import create_emulator
 from .tiktok.event_names import check_event_name
-from .tiktok.events_api import events_api_destinations
 from .tiktok.shared_emulator import EmulatorProxy
 from .worker_env import WorkerEnvironment
 
@@ -111,10 +110,10 @@ def create_app(
         stop_watching = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
-                client = EventsApiClient(http, settings.tiktok.base_url, scrub=scrubber.scrub)
+                shared = Shared(http, scrubber.scrub)
 
                 def destinations_for(settings: Settings) -> Mapping[str, Destination]:
-                    return events_api_destinations(settings.destinations, client, settings.tiktok.partner_name)
+                    return build_destinations(settings, shared)
 
                 snapshot = Snapshot(
                     settings,

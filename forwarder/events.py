@@ -8,7 +8,10 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+
+from .errors import BadRequest
 
 # Unix times at or above these magnitudes are taken as milliseconds / microseconds, not seconds.
 _MS_THRESHOLD = 100_000_000_000  # 1e11 s is the year 5138
@@ -188,3 +191,34 @@ def check_event_time(event_time: int, now: float, *, max_age_s: float, max_futur
 def utc_iso(seconds: float) -> str:
     """`2026-11-21T10:00:00Z`: whole seconds, UTC."""
     return datetime.fromtimestamp(int(seconds), UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_json_object(body: bytes, expected: str) -> dict[str, Any]:
+    """A JSON object from the body, or a 400 that says what is wrong with it."""
+    try:
+        # orjson is strict: no NaN/Infinity, no unpaired surrogates, valid UTF-8, nesting at most 1,024 deep.
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(400, "invalid_json", f"invalid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise BadRequest(400, "invalid_body", expected)
+    return document
+
+
+def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
+    """The raw events of a body holding one event object or `{"events": [...]}`, and whether it was a batch."""
+    if not body.strip():
+        raise BadRequest(400, "empty_body", 'the body is empty; send an event object or {"events": [...]}')
+    document = parse_json_object(body, 'the body must be an event object or {"events": [...]}')
+    if "events" not in document:
+        return [document], False
+    events = document["events"]
+    if not isinstance(events, list):
+        raise BadRequest(400, "invalid_body", "`events` must be a list of event objects", field="events")
+    if not events:
+        raise BadRequest(400, "invalid_body", "`events` is empty", field="events")
+    if len(events) > max_events:
+        raise BadRequest(
+            413, "too_many_events", f"{len(events)} events in one request; at most {max_events}", field="events"
+        )
+    return events, True

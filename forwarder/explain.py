@@ -8,8 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import BadRequest
-from .events import InboundEvent, field_errors
-from .http.requests import parse_events
+from .events import InboundEvent, field_errors, parse_events
 from .mapping.planning import Routing
 from .tiktok.client import TRACK_PATH
 from .tiktok.payload import envelope

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .delivery.loop import DeliveryWorker, Wakeups
-from .http.auth import KeyRing
+from .keys import KeyRing
 from .mapping.not_forwarded import QuietLog
 from .mapping.planning import Routing
 from .mapping.traffic import RecentNames
@@ -72,6 +72,10 @@ class Runtime:
     @property
     def loaded_at(self) -> float:
         return self.snapshot.loaded_at
+
+    def descriptions(self) -> dict[str, dict[str, Any]]:
+        """Each running destination's description (kind and identifying settings), for stats and the status page."""
+        return {name: dict(destination.describe()) for name, destination in self.snapshot.destinations.items()}
 
     def snapshot_of(self, settings: Settings, routing: Routing, loaded_at: float) -> Snapshot:
         """A new snapshot for `settings` and `routing`: its key ring and destinations built from them."""

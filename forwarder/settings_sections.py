@@ -184,6 +184,8 @@ class SourceSettings(_Section):
 class DestinationSettings(_Section):
     """One TikTok event source (pixel, TikTok App ID, offline or CRM event set) with its token and mapping table."""
 
+    # What the destination talks to (destination_kinds.py); the TikTok Events API is the only event kind today.
+    kind: Literal["tiktok_events_api"] = "tiktok_events_api"
     # web: pixel code; app: TikTok App ID; offline: offline event set ID; crm: CRM event set ID (TikTok's /crm/list/)
     event_source: Literal["web", "app", "offline", "crm"]
     event_source_id: str = Field(min_length=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .settings import Settings
@@ -32,17 +33,24 @@ SOURCE_METRICS = ("received", "rejected")
 NOT_FORWARDED_NAMES = 20
 
 
-async def collect_stats(store: Store, settings: Settings, now: float) -> dict[str, Any]:
-    """Counters and queue depths for every configured destination and source (zeros included), no secrets."""
+async def collect_stats(
+    store: Store, settings: Settings, now: float, descriptions: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Counters and queue depths for every configured destination and source (zeros included), no secrets.
+
+    `descriptions` are each destination's own `describe()` (its kind and identifying settings).
+    """
     raw = await store.stats(now)
     destinations: dict[str, Any] = {}
     for name in sorted(set(settings.destinations) | set(raw["destinations"])):
         found = raw["destinations"].get(name, {})
-        config = settings.destinations.get(name)
+        described = descriptions.get(name)
         destinations[name] = {
-            "event_source": config.event_source if config else None,
-            "event_source_id": config.event_source_id if config else None,
-            "configured": config is not None,
+            "kind": None,
+            "event_source": None,
+            "event_source_id": None,
+            **(described or {}),
+            "configured": described is not None,
             "state": "paused" if found.get("paused") else "active",
             "paused": found.get("paused"),
             **{metric: found.get(metric, 0) for metric in DESTINATION_METRICS},

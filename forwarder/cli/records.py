@@ -14,6 +14,7 @@ import httpx
 
 from ..cli_output import chosen_format, conflicts_table, dead_table, emit, ledger_table, stats_table
 from ..dead_filters import FILTERS, dead_filter, is_narrowed
+from ..destination_kinds import describe_destinations
 from ..mapping.check import check_mappings
 from ..mapping.diff import diff_mappings, render_text
 from ..settings import Settings
@@ -53,7 +54,8 @@ def stats(args: argparse.Namespace) -> int:
         emit(response.json(), chosen_format(args.format), stats_table)
         return 0
     settings = load_or_exit(args.config)
-    result = with_store(settings, lambda store: collect_stats(store, settings, time.time()))
+    descriptions = asyncio.run(describe_destinations(settings))
+    result = with_store(settings, lambda store: collect_stats(store, settings, time.time(), descriptions))
     if result is None:
         return 1
     emit(result, chosen_format(args.format), stats_table)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BadRequest, StoreUnavailable
-from ..events import PARTS, InboundEvent, field_errors
+from ..events import PARTS, InboundEvent, field_errors, parse_events
 from ..mapping import not_forwarded
 from ..mapping.field_warnings import unknown_fields
 from ..mapping.planning import Plan
@@ -23,7 +23,7 @@ from ..shape import shape_problem
 from ..store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
 from ..store.base import CounterKey
 from .auth import signature_problem
-from .requests import admit, parse_events, read_body, refusal
+from .requests import admit, read_body, refusal
 
 log = structlog.get_logger(__name__)
 

@@ -9,13 +9,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import BadRequest, PostbackError
+from ..events import parse_json_object
+from ..keys import Caller
 from ..postbacks import Converted, adapters
 from ..runtime import Runtime
 from ..settings import SourceSettings
 from ..shape import shape_problem
-from .auth import Caller, is_address_allowed, signature_problem
+from .auth import is_address_allowed, signature_problem
 from .events import accept_events
-from .requests import admit, parse_json_object, read_body, refusal
+from .requests import admit, read_body, refusal
 
 log = structlog.get_logger(__name__)
 

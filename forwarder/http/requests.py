@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
 
-import orjson
 import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import BadRequest, StoreUnavailable
+from ..keys import Caller
 from ..runtime import Runtime
 from ..settings import SourceSettings
-from .auth import Caller, door, is_address_allowed
+from .auth import door, is_address_allowed
 
 log = structlog.get_logger(__name__)
 
@@ -46,37 +45,6 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     except TimeoutError:
         raise BadRequest(408, "body_timeout", f"the body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
-
-
-def parse_json_object(body: bytes, expected: str) -> dict[str, Any]:
-    """A JSON object from the body, or a 400 that says what is wrong with it."""
-    try:
-        # orjson is strict: no NaN/Infinity, no unpaired surrogates, valid UTF-8, nesting at most 1,024 deep.
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(400, "invalid_json", f"invalid JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise BadRequest(400, "invalid_body", expected)
-    return document
-
-
-def parse_events(body: bytes, max_events: int) -> tuple[list[Any], bool]:
-    """The raw events of a body holding one event object or `{"events": [...]}`, and whether it was a batch."""
-    if not body.strip():
-        raise BadRequest(400, "empty_body", 'the body is empty; send an event object or {"events": [...]}')
-    document = parse_json_object(body, 'the body must be an event object or {"events": [...]}')
-    if "events" not in document:
-        return [document], False
-    events = document["events"]
-    if not isinstance(events, list):
-        raise BadRequest(400, "invalid_body", "`events` must be a list of event objects", field="events")
-    if not events:
-        raise BadRequest(400, "invalid_body", "`events` is empty", field="events")
-    if len(events) > max_events:
-        raise BadRequest(
-            413, "too_many_events", f"{len(events)} events in one request; at most {max_events}", field="events"
-        )
-    return events, True
 
 
 async def key_wait_s(runtime: Runtime, caller: Caller, source: SourceSettings) -> float:

@@ -45,7 +45,7 @@ async def stats(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     if runtime.settings.admin_token is not None and (denied := require_admin(request, runtime)):
         return denied
-    body = await collect_stats(runtime.store, runtime.settings, runtime.clock())
+    body = await collect_stats(runtime.store, runtime.settings, runtime.clock(), runtime.descriptions())
     return JSONResponse({**body, "config": runtime.config_status()})
 
 

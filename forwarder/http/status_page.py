@@ -57,6 +57,12 @@ def chart_series(rows: list[tuple[float, str, str, int]], now: float) -> dict[st
     }
 
 
+def _identity(figures: dict[str, Any]) -> str:
+    """What a destination is, from its own description: its kind, then what identifies it (e.g. the pixel)."""
+    identifiers = " ".join(str(figures[key]) for key in ("event_source", "event_source_id") if figures.get(key))
+    return f"{figures.get('kind') or 'not configured'} · {identifiers}" if identifiers else str(figures.get("kind"))
+
+
 def _destination_rows(stats: dict[str, Any]) -> str:
     rows = []
     for name, figures in stats["destinations"].items():
@@ -73,8 +79,8 @@ def _destination_rows(stats: dict[str, Any]) -> str:
             for metric in COUNTS
         )
         rows.append(
-            f'<tr><th>{escape(name)}<div class="why">{escape(str(figures.get("event_source")))} '
-            f'{escape(str(figures.get("event_source_id")))}</div></th><td data-destination="{escape(name)}" '
+            f'<tr><th>{escape(name)}<div class="why">{escape(_identity(figures))}</div></th>'
+            f'<td data-destination="{escape(name)}" '
             f'data-metric="state">{state}</td>{cells}<td data-destination="{escape(name)}" '
             f'data-metric="oldest_pending_age_s">{"-" if oldest is None else f"{oldest:.0f} s"}</td></tr>'
         )
@@ -203,7 +209,7 @@ async def status_page(request: Request) -> Response:
     if denied := require_admin(request, runtime):
         return denied
     now = runtime.clock()
-    stats = await collect_stats(runtime.store, runtime.settings, now)
+    stats = await collect_stats(runtime.store, runtime.settings, now, runtime.descriptions())
     series = chart_series(await runtime.store.series(now - 86400), now)
     errors = errors_by_event(await runtime.store.recent_errors(100), 10)
     conflicts = await runtime.store.order_conflicts(10)

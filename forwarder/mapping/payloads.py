@@ -6,6 +6,7 @@ hands it one, so that imports point down the flow: mapping never imports a desti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..events import InboundEvent
@@ -14,6 +15,10 @@ from .tables import MappedEvent
 
 
 class PayloadBuilder(Protocol):
+    def native(self, destination: DestinationSettings) -> Callable[[str], bool]:
+        """Whether an inbound name is already the destination's own event name (sent without a mapping rule)."""
+        ...
+
     def hashed_user(self, event: InboundEvent, settings: Settings) -> dict[str, Any]:
         """The user block, personal data hashed: it goes into every item and into the stored document."""
         ...

@@ -92,9 +92,8 @@ class Routing:
                 plan.stored_document = stored_document(document)
             for name, destination in self.destinations_for(source, event):
                 table = self.tables[destination.mapping]
-                result = map_event(
-                    table, event.event, document, event_source=destination.event_source, unmapped=destination.unmapped
-                )
+                native = self.payloads.native(destination)
+                result = map_event(table, event.event, document, native=native, unmapped=destination.unmapped)
                 if result.dropped:
                     plan.dropped[name] = result.dropped
                 lead = None

@@ -23,13 +23,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import MappingError
-from ..tiktok.catalog import load_catalog
 from .names import collisions, find, name_index, normalise_name
 from .rules import Condition, PropertySource, parse_condition, parse_property_source
 
@@ -213,12 +212,14 @@ def map_event(
     name: str,
     document: Mapping[str, Any],
     *,
-    event_source: str,
+    native: Callable[[str], bool],
     unmapped: UnmappedPolicy | None = None,
 ) -> MapResult:
     """What inbound event `name` becomes for one destination: zero, one or several TikTok events.
 
-    `unmapped` (the destination's policy) overrides the table's own; the default is to drop.
+    `native` says whether a name is already the destination's own (its kind knows: for TikTok, a standard event of
+    the destination's event source). `unmapped` (the destination's policy) overrides the table's own; the default is
+    to drop.
     """
     if not table.admits(name):
         return MapResult([], "denied")
@@ -227,9 +228,9 @@ def map_event(
     rules = table.rules_for(name)
     if rules is None:
         policy = unmapped or table.unmapped or "drop"
-        # Only TikTok's own spelling passes through: `PURCHASE` without a rule is not sent, so that removing a rule
-        # stops an SDK name (and a reload's names-in-use check can say so).
-        if load_catalog().is_standard(event_source, name):
+        # Only the destination's own spelling passes through: `PURCHASE` without a rule is not sent, so that removing
+        # a rule stops an SDK name (and a reload's names-in-use check can say so).
+        if native(name):
             return MapResult([_with_static(MappedEvent(name, dict(inbound)), static)])  # already a TikTok name
         if policy == "custom":
             return MapResult([_with_static(MappedEvent(name, dict(inbound), is_custom=True), static)])
@@ -238,13 +239,15 @@ def map_event(
     return MapResult(events, None if events else "filtered")
 
 
-def maps_name(table: MappingTable, name: str, *, event_source: str, unmapped: UnmappedPolicy | None = None) -> bool:
+def maps_name(
+    table: MappingTable, name: str, *, native: Callable[[str], bool], unmapped: UnmappedPolicy | None = None
+) -> bool:
     """Whether `map_event` may send anything for inbound `name` (a rule whose conditions fail still counts)."""
     if not table.admits(name):
         return False
     if table.rules_for(name) is not None:
         return True
-    return (unmapped or table.unmapped or "drop") == "custom" or load_catalog().is_standard(event_source, name)
+    return (unmapped or table.unmapped or "drop") == "custom" or native(name)
 
 
 def _holds(rule: Rule, document: Mapping[str, Any]) -> bool:

@@ -61,7 +61,8 @@ def names_dropped(current: Routing, candidate: Routing, in_use: dict[str, set[st
         if old is None or old.mapping not in current.tables:
             continue  # not mapped now: nothing to lose
         old_table = current.tables[old.mapping]
-        now_mapped = {n for n in names if maps_name(old_table, n, event_source=old.event_source, unmapped=old.unmapped)}
+        native = current.payloads.native(old)
+        now_mapped = {n for n in names if maps_name(old_table, n, native=native, unmapped=old.unmapped)}
         new = candidate.settings.destinations.get(destination)
         if new is None or new.mapping not in candidate.tables:
             lost, table = now_mapped, new.mapping if new else None
@@ -70,7 +71,7 @@ def names_dropped(current: Routing, candidate: Routing, in_use: dict[str, set[st
             lost = {
                 n
                 for n in now_mapped
-                if not maps_name(new_table, n, event_source=new.event_source, unmapped=new.unmapped)
+                if not maps_name(new_table, n, native=candidate.payloads.native(new), unmapped=new.unmapped)
             }
             table = new_table.label
         if lost:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..events import InboundEvent
 from ..mapping.tables import MappedEvent
 from ..settings import DestinationSettings, Settings
+from .event_names import native_names
 from .leads import lead_for_tiktok
 from .payload import build_event
 from .properties import properties_for_tiktok
@@ -14,6 +16,9 @@ from .user import hashed_user
 
 
 class TikTokPayloads:
+    def native(self, destination: DestinationSettings) -> Callable[[str], bool]:
+        return native_names(destination.event_source)
+
     def hashed_user(self, event: InboundEvent, settings: Settings) -> dict[str, Any]:
         return hashed_user(event, settings.tiktok.default_phone_region)
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from ..problems import Problem
 from .catalog import EVENT_SOURCES, load_catalog
+
+
+def native_names(event_source: str) -> Callable[[str], bool]:
+    """Whether a name is a TikTok standard event of `event_source`: such a name needs no mapping rule."""
+    return functools.partial(load_catalog().is_standard, event_source)
 
 
 def check_event_name(file: str, key: str, event: str, source: str, destination: str) -> Problem | None:

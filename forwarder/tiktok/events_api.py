@@ -9,18 +9,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from ..delivery.destination import SendAgain, Settled, Verdict
 from ..delivery.passes import log_failure
 from ..errors import Outcome, PermanentError
-from ..settings import DestinationSettings
+from ..settings import DestinationSettings, Settings
 from ..store import Claimed, State
 from .client import EventsApiClient, is_rate_limited, track_body
 from .codes import classify_code, operator_reason
 from .payload import envelope
+
+if TYPE_CHECKING:
+    from ..destination_kinds import Shared as SharedConnections
 
 log = structlog.get_logger(__name__)
 
@@ -142,10 +145,18 @@ class EventsApiDestination:
         }
 
 
+def events_api_destination(
+    name: str, destination: DestinationSettings, settings: Settings, shared: SharedConnections
+) -> EventsApiDestination:
+    """The destination kind's factory (`destination_kinds.py`): one Events API destination on the shared pool."""
+    client = EventsApiClient(shared.http, settings.tiktok.base_url, scrub=shared.scrub)
+    return EventsApiDestination(name, destination, client, settings.tiktok.partner_name)
+
+
 def events_api_destinations(
     destinations: Mapping[str, DestinationSettings], client: EventsApiClient, partner_name: str | None = None
 ) -> dict[str, EventsApiDestination]:
-    """A destination per configured `[destinations.NAME]`."""
+    """A destination per configured `[destinations.NAME]` on one client (tests that script the client)."""
     return {name: EventsApiDestination(name, d, client, partner_name) for name, d in destinations.items()}
 
 

@@ -14,9 +14,11 @@ import pytest
 
 from forwarder.cli import main
 from forwarder.mapping.tables import load_table, map_event
-from forwarder.tiktok.event_names import check_event_name
+from forwarder.tiktok.event_names import check_event_name, native_names
 from tests.conftest import REPO
 from tests.processes import emulator_state, free_port, running
+
+APP_NAMES = native_names("app")  # what a TikTok app destination sends without a rule
 
 README = (REPO / "README.md").read_text()
 
@@ -30,12 +32,12 @@ def test_the_mapping_table_example_loads_and_maps(tmp_path: Path) -> None:
     path = tmp_path / "example.toml"
     path.write_text(example)
     table = load_table(path)
-    trial = map_event(table, "SUBSCRIPTION", {"properties": {"period_type": "TRIAL"}}, event_source="app")
+    trial = map_event(table, "SUBSCRIPTION", {"properties": {"period_type": "TRIAL"}}, native=APP_NAMES)
     paid = map_event(
         table,
         "SUBSCRIPTION",
         {"properties": {"period_type": "NORMAL", "price": "4.99", "transaction_id": "t-1"}},
-        event_source="app",
+        native=APP_NAMES,
     )
     assert [e.event for e in trial.events] == ["StartTrial"]
     [subscribe] = paid.events
@@ -48,7 +50,7 @@ def test_the_mapping_table_example_loads_and_maps(tmp_path: Path) -> None:
         "currency": "USD",
         "content_type": "product",
     }
-    assert map_event(table, "DEBUG_PING", {}, event_source="app").dropped == "denied"
+    assert map_event(table, "DEBUG_PING", {}, native=APP_NAMES).dropped == "denied"
     for rules in table.rules.values():
         for rule in rules:
             assert check_event_name("", "", rule.event, "app", "d") is None

@@ -78,6 +78,7 @@ def test_stats_report_every_count(client: TestClient, tiktok: respx.Router) -> N
     wait_for(lambda: stats_of(client)["delivered"] == 2)
     stats = client.get("/v1/stats").json()
     assert stats["destinations"]["app_main"] | {"oldest_pending_age_s": None} == {
+        "kind": "tiktok_events_api",
         "event_source": "app",
         "event_source_id": "7301234567890123456",
         "configured": True,

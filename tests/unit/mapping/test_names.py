@@ -9,7 +9,10 @@ import pytest
 from forwarder.errors import MappingError
 from forwarder.mapping.names import collisions, normalise_name
 from forwarder.mapping.tables import load_mappings, load_table, map_event, maps_name
+from forwarder.tiktok.event_names import native_names
 from tests.conftest import REPO
+
+APP_NAMES = native_names("app")  # what a TikTok app destination sends without a rule
 
 SPELLINGS = ["start_trial", "START_TRIAL", "StartTrial", "startTrial", "start-trial", "Start Trial", " start  trial "]
 
@@ -38,19 +41,19 @@ def test_camel_case_splits_into_words(written: str, normalised: str) -> None:
 @pytest.mark.parametrize("spelling", [*SPELLINGS, "purchase", "Purchase", "PURCHASE", "in-app ad click"])
 def test_the_default_table_matches_every_spelling(spelling: str) -> None:
     table = load_mappings(REPO / "mappings")["default"]
-    [mapped] = map_event(table, spelling, {}, event_source="app").events
+    [mapped] = map_event(table, spelling, {}, native=APP_NAMES).events
     wanted = {"start_trial": "StartTrial", "purchase": "Purchase", "in_app_ad_click": "InAppADClick"}
     assert mapped.event == wanted[normalise_name(spelling)]
-    assert maps_name(table, spelling, event_source="app")
+    assert maps_name(table, spelling, native=APP_NAMES)
 
 
 def test_allow_and_deny_lists_match_every_spelling(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
     path.write_text('deny = ["debug-ping"]\n[events]\nDEBUG_PING = "Login"\nStartTrial = "StartTrial"\n')
     table = load_table(path)
-    assert map_event(table, "DebugPing", {}, event_source="app").dropped == "denied"
-    assert not maps_name(table, "DEBUG PING", event_source="app")
-    assert [m.event for m in map_event(table, "START_TRIAL", {}, event_source="app").events] == ["StartTrial"]
+    assert map_event(table, "DebugPing", {}, native=APP_NAMES).dropped == "denied"
+    assert not maps_name(table, "DEBUG PING", native=APP_NAMES)
+    assert [m.event for m in map_event(table, "START_TRIAL", {}, native=APP_NAMES).events] == ["StartTrial"]
 
 
 def test_an_unmapped_name_still_passes_through_only_in_tiktoks_spelling(tmp_path: Path) -> None:
@@ -58,8 +61,8 @@ def test_an_unmapped_name_still_passes_through_only_in_tiktoks_spelling(tmp_path
     path = tmp_path / "t.toml"
     path.write_text('[events]\nPURCHASE = "Purchase"\n')
     table = load_table(path)
-    assert [m.event for m in map_event(table, "Search", {}, event_source="app").events] == ["Search"]
-    assert map_event(table, "SEARCH", {}, event_source="app").dropped == "unmapped"
+    assert [m.event for m in map_event(table, "Search", {}, native=APP_NAMES).events] == ["Search"]
+    assert map_event(table, "SEARCH", {}, native=APP_NAMES).dropped == "unmapped"
 
 
 def test_two_rules_for_one_name_are_refused_naming_both_keys_and_the_file(tmp_path: Path) -> None:

@@ -17,7 +17,10 @@ from forwarder.mapping.tables import (
     map_event,
     maps_name,
 )
+from forwarder.tiktok.event_names import native_names
 from tests.conftest import REPO
+
+APP_NAMES = native_names("app")  # what a TikTok app destination sends without a rule
 
 # ../shared/tiktok-events-api.md section 4.2, typed out here independently of mappings/default.toml.
 DIGEST_SECTION_4_2 = {
@@ -65,7 +68,7 @@ def only(result: MapResult) -> MappedEvent:
 
 @pytest.mark.parametrize(("sdk_name", "tiktok_name"), sorted(DIGEST_SECTION_4_2.items()))
 def test_default_table_maps_every_sdk_name(default_table: MappingTable, sdk_name: str, tiktok_name: str) -> None:
-    mapped = only(map_event(default_table, sdk_name, {}, event_source="app"))
+    mapped = only(map_event(default_table, sdk_name, {}, native=APP_NAMES))
     assert mapped.event == tiktok_name and not mapped.is_custom
 
 
@@ -74,15 +77,15 @@ def test_default_table_has_nothing_beyond_the_digest(default_table: MappingTable
 
 
 def test_unmapped_is_dropped_or_forwarded_as_custom(default_table: MappingTable) -> None:
-    assert map_event(default_table, "LEVEL_UP_BONUS", {}, event_source="app") == MapResult([], "unmapped")
-    custom = only(map_event(default_table, "LEVEL_UP_BONUS", {}, event_source="app", unmapped="custom"))
+    assert map_event(default_table, "LEVEL_UP_BONUS", {}, native=APP_NAMES) == MapResult([], "unmapped")
+    custom = only(map_event(default_table, "LEVEL_UP_BONUS", {}, native=APP_NAMES, unmapped="custom"))
     assert custom.event == "LEVEL_UP_BONUS" and custom.is_custom
 
 
 def test_tiktok_standard_names_pass_through(default_table: MappingTable) -> None:
-    assert only(map_event(default_table, "Purchase", {}, event_source="app")).event == "Purchase"
+    assert only(map_event(default_table, "Purchase", {}, native=APP_NAMES)).event == "Purchase"
     # A web-only name is not standard for an app destination: the unmapped policy applies.
-    assert map_event(default_table, "CompleteRegistration", {}, event_source="app").dropped == "unmapped"
+    assert map_event(default_table, "CompleteRegistration", {}, native=APP_NAMES).dropped == "unmapped"
 
 
 def table(tmp_path: Path, text: str) -> MappingTable:
@@ -99,14 +102,14 @@ def test_rule_properties_come_from_paths_with_defaults(tmp_path: Path) -> None:
         'defaults = { currency = "USD" }\n',
     )
     document = {"properties": {"revenue": 12.5, "sku": "x"}, "order": {"id": "o-1"}}
-    mapped = only(map_event(rules, "ORDER", document, event_source="app"))
+    mapped = only(map_event(rules, "ORDER", document, native=APP_NAMES))
     assert mapped.properties == {"revenue": 12.5, "sku": "x", "value": 12.5, "order_id": "o-1", "currency": "USD"}
     assert mapped.rule_keys == {"value", "order_id", "campaign", "currency"}
 
 
 def test_default_does_not_override_a_sent_value(tmp_path: Path) -> None:
     rules = table(tmp_path, '[events.ORDER]\nevent = "Purchase"\ndefaults = { currency = "USD" }\n')
-    mapped = only(map_event(rules, "ORDER", {"properties": {"currency": "EUR"}}, event_source="app"))
+    mapped = only(map_event(rules, "ORDER", {"properties": {"currency": "EUR"}}, native=APP_NAMES))
     assert mapped.properties["currency"] == "EUR"
 
 
@@ -120,17 +123,17 @@ def test_property_types_are_coerced_with_a_default(tmp_path: Path) -> None:
         'first = { path = "properties.first", type = "boolean" } }\n',
     )
     document = {"properties": {"revenue": "9.90", "n": "3", "order": 1234, "first": "yes"}}
-    props = only(map_event(rules, "ORDER", document, event_source="app")).properties
+    props = only(map_event(rules, "ORDER", document, native=APP_NAMES)).properties
     assert (props["value"], props["num_items"], props["order_id"], props["first"]) == (9.9, 3, "1234", True)
-    assert only(map_event(rules, "ORDER", {}, event_source="app")).properties["value"] == 0
+    assert only(map_event(rules, "ORDER", {}, native=APP_NAMES)).properties["value"] == 0
     with pytest.raises(PayloadError) as raised:
-        map_event(rules, "ORDER", {"properties": {"revenue": "a lot"}}, event_source="app")
+        map_event(rules, "ORDER", {"properties": {"revenue": "a lot"}}, native=APP_NAMES)
     assert raised.value.field == "properties.revenue"
 
 
 def test_one_inbound_event_can_become_several(tmp_path: Path) -> None:
     rules = table(tmp_path, '[events]\nSIGNUP = ["Registration", "CompleteTutorial"]\n')
-    assert [m.event for m in map_event(rules, "SIGNUP", {}, event_source="app").events] == [
+    assert [m.event for m in map_event(rules, "SIGNUP", {}, native=APP_NAMES).events] == [
         "Registration",
         "CompleteTutorial",
     ]
@@ -146,15 +149,13 @@ def test_conditions_choose_the_rule(tmp_path: Path) -> None:
     )
 
     def names(**properties: Any) -> list[str]:
-        return [
-            m.event for m in map_event(rules, "SUBSCRIPTION", {"properties": properties}, event_source="app").events
-        ]
+        return [m.event for m in map_event(rules, "SUBSCRIPTION", {"properties": properties}, native=APP_NAMES).events]
 
     assert names(period_type="TRIAL", price=0, store="APP_STORE") == ["StartTrial"]
     assert names(period_type="NORMAL", price=4.99, store="PLAY_STORE") == ["Subscribe", "Purchase"]
     assert names(period_type="NORMAL", price=4.99, store="STRIPE") == ["Subscribe"]
     assert (
-        map_event(rules, "SUBSCRIPTION", {"properties": {"period_type": "TRIAL", "price": 0}}, event_source="app")
+        map_event(rules, "SUBSCRIPTION", {"properties": {"period_type": "TRIAL", "price": 0}}, native=APP_NAMES)
         .events[0]
         .event
         == "StartTrial"
@@ -183,16 +184,16 @@ def test_condition_operators(test: Any, value: Any, holds: bool) -> None:
 
 def test_no_condition_met_is_filtered(tmp_path: Path) -> None:
     rules = table(tmp_path, '[[events.X]]\nevent = "Purchase"\nwhen = { "properties.ok" = true }\n')
-    assert map_event(rules, "X", {"properties": {"ok": False}}, event_source="app") == MapResult([], "filtered")
+    assert map_event(rules, "X", {"properties": {"ok": False}}, native=APP_NAMES) == MapResult([], "filtered")
 
 
 def test_allow_and_deny_lists(tmp_path: Path) -> None:
     allow = table(tmp_path, 'allow = ["PURCHASE"]\n[events]\nPURCHASE = "Purchase"\nLOGIN = "Login"\n')
-    assert map_event(allow, "LOGIN", {}, event_source="app").dropped == "denied"
-    assert map_event(allow, "Search", {}, event_source="app").dropped == "denied"
+    assert map_event(allow, "LOGIN", {}, native=APP_NAMES).dropped == "denied"
+    assert map_event(allow, "Search", {}, native=APP_NAMES).dropped == "denied"
     deny = table(tmp_path, 'deny = ["LOGIN"]\n[events]\nPURCHASE = "Purchase"\nLOGIN = "Login"\n')
-    assert map_event(deny, "LOGIN", {}, event_source="app").dropped == "denied"
-    assert only(map_event(deny, "PURCHASE", {}, event_source="app")).event == "Purchase"
+    assert map_event(deny, "LOGIN", {}, native=APP_NAMES).dropped == "denied"
+    assert only(map_event(deny, "PURCHASE", {}, native=APP_NAMES)).event == "Purchase"
 
 
 def test_static_properties_and_table_unmapped_policy(tmp_path: Path) -> None:
@@ -200,9 +201,9 @@ def test_static_properties_and_table_unmapped_policy(tmp_path: Path) -> None:
         tmp_path,
         'unmapped = "custom"\n[static]\nproperties = { content_type = "product" }\n[events]\nPURCHASE = "Purchase"\n',
     )
-    assert only(map_event(rules, "PURCHASE", {}, event_source="app")).properties == {"content_type": "product"}
-    assert only(map_event(rules, "OTHER", {}, event_source="app")).is_custom
-    assert map_event(rules, "OTHER", {}, event_source="app", unmapped="drop").dropped == "unmapped"
+    assert only(map_event(rules, "PURCHASE", {}, native=APP_NAMES)).properties == {"content_type": "product"}
+    assert only(map_event(rules, "OTHER", {}, native=APP_NAMES)).is_custom
+    assert map_event(rules, "OTHER", {}, native=APP_NAMES, unmapped="drop").dropped == "unmapped"
 
 
 def test_version_follows_content(tmp_path: Path) -> None:
@@ -259,5 +260,5 @@ def test_invalid_table_names_file_key_and_reason(tmp_path: Path, content: str, k
 def test_maps_name_agrees_with_map_event(tmp_path: Path, text: str, name: str) -> None:
     """A reload's names-in-use check asks maps_name; it must say what map_event does (a failed condition maps)."""
     rules = table(tmp_path, text)
-    result = map_event(rules, name, {}, event_source="app")
-    assert maps_name(rules, name, event_source="app") == (result.dropped in (None, "filtered"))
+    result = map_event(rules, name, {}, native=APP_NAMES)
+    assert maps_name(rules, name, native=APP_NAMES) == (result.dropped in (None, "filtered"))
