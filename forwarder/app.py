@@ -24,6 +24,7 @@ from .delivery.destination import Destination
 from .delivery.loop import DeliveryWorker
 from .delivery.passes import Delivery
 from .destination_kinds import Shared, build_destinations
+from .emulators import create_emulators
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
 from .http.dead_letters import list_dead, replay_dead
@@ -44,7 +45,6 @@ from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
 from .store import make_store
 from .tiktok.builder import TikTokPayloads
-from .tiktok.emulator import create_emulator
 from .tiktok.event_names import check_event_name
 from .tiktok.shared_emulator import EmulatorProxy
 from .worker_env import WorkerEnvironment
@@ -77,7 +77,7 @@ def _owner_id() -> str:
 
 def _emulator_app(shared: Path | None) -> ASGIApp:
     """Several workers share the one emulator `forwarder serve` runs; a single process serves its own."""
-    return EmulatorProxy(shared, authorize=admin_only) if shared else create_emulator(authorize=admin_only)
+    return EmulatorProxy(shared, authorize=admin_only) if shared else create_emulators(authorize=admin_only)
 
 
 def create_app(

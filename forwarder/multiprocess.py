@@ -25,10 +25,10 @@ from typing import Any
 import structlog
 import uvicorn
 
+from .emulators import create_emulators
 from .settings import Settings
 from .store.sqlite.migrations import migrate
 from .store.sqlite.writer_client import writer_command
-from .tiktok.emulator import create_emulator
 from .tiktok.shared_emulator import shared_emulator
 from .worker_env import EMULATOR_SOCKET, METRICS_DIR, RELOAD_DIR, WRITER_SOCKET
 
@@ -110,7 +110,7 @@ def run_workers(settings: Settings, config_file: Path | None, **uvicorn_options:
     os.environ["FORWARDER_SERVER__HOST"] = settings.server.host
     os.environ["FORWARDER_SERVER__PORT"] = str(settings.server.port)
     writer = shared_sqlite_writer(settings) if settings.store.is_sqlite else contextlib.nullcontext()
-    emulator = shared_emulator(create_emulator()) if settings.emulator.enabled else contextlib.nullcontext()
+    emulator = shared_emulator(create_emulators()) if settings.emulator.enabled else contextlib.nullcontext()
     with (
         writer,
         emulator as emulator_socket,

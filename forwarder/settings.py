@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .settings_marketing import MarketingSettings
 from .settings_sections import (
     DeliverySettings,
     DestinationSettings,
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     tiktok: TikTokSettings = TikTokSettings()
     emulator: EmulatorSettings = EmulatorSettings()
+    marketing: MarketingSettings = MarketingSettings()
     mappings_dir: Path = Path("mappings")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console", "auto"] = "auto"
@@ -120,6 +122,7 @@ class Settings(BaseSettings):
         values += [d.access_token.get_secret_value() for d in self.destinations.values()]
         if self.admin_token is not None:
             values.append(self.admin_token.get_secret_value())
+        values += [s.get_secret_value() for s in (self.marketing.app_secret, self.marketing.access_token) if s]
         return [value for value in values if value]
 
 

@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 
 from ..app import create_app
+from ..emulators import MARKETING_PATH, create_emulators
 from ..explain import explain
 from ..http.protocol import http_options
 from ..logs import configure_logging, uvicorn_log_config
@@ -22,7 +23,7 @@ from ..mapping.planning import Routing
 from ..multiprocess import run_workers
 from ..settings import Settings, config_file_in_use
 from ..tiktok.builder import TikTokPayloads
-from ..tiktok.emulator import EmulatorState, configure, control_token_required, create_emulator
+from ..tiktok.emulator import EmulatorState, configure, control_token_required
 from ..tiktok.event_names import check_event_name
 from ..tiktok.verify import verify_destinations
 
@@ -134,10 +135,12 @@ def emulate(args: argparse.Namespace) -> int:
             "revoked_tokens": args.revoked_token or [],
         },
     )
-    print(f"TikTok Events API emulator on http://{args.host}:{args.port}/open_api/v1.3/event/track/", file=sys.stderr)
+    base = f"http://{args.host}:{args.port}"
+    print(f"TikTok Events API emulator on {base}/open_api/v1.3/event/track/", file=sys.stderr)
+    print(f"TikTok Marketing API emulator on {base}{MARKETING_PATH} (marketing.base_url)", file=sys.stderr)
     authorize = control_token_required(args.control_token) if args.control_token else None
     uvicorn.run(
-        create_emulator(state, authorize=authorize),
+        create_emulators(state, authorize=authorize),
         host=args.host,
         port=args.port,
         log_config=uvicorn_log_config(),

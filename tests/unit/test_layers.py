@@ -17,14 +17,14 @@ PACKAGE = REPO / "forwarder"
 # Lowest first. A unit (a top-level module or package of forwarder/) may import from its own layer or below.
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "problems", "logs", "worker_env"},
-    {"settings_sections", "settings", "settings_problems", "setup_check"},
+    {"settings_sections", "settings_marketing", "settings", "settings_problems", "setup_check"},
     {"events", "shape", "keys"},
     {"store"},
     {"metrics", "stats", "dead_filters", "cli_output"},
     {"mapping", "postbacks"},
     {"delivery"},
-    {"tiktok", "audiences", "reporting", "marketing_emulator"},  # destination kinds and what they pull
-    {"runtime", "destination_kinds"},
+    {"tiktok", "marketing", "audiences", "reporting", "marketing_emulator"},  # destination kinds and what they pull
+    {"runtime", "destination_kinds", "emulators"},
     {"reload", "http"},
     {"explain", "healthcheck", "multiprocess"},
     {"app"},
