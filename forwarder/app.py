@@ -39,6 +39,7 @@ from .keys import KeyRing
 from .logs import configure_logging, scrubber
 from .mapping.check import check_mappings
 from .mapping.planning import Routing
+from .marketing.connection import Connection
 from .reload.apply import install_sighup, watch_config
 from .reload.peers import peers_in
 from .runtime import Runtime, Snapshot
@@ -109,7 +110,10 @@ def create_app(
         await store.open()
         stop_watching = asyncio.Event()
         try:
-            async with httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http:
+            async with (
+                httpx.AsyncClient(timeout=settings.delivery.timeout_s, transport=transport) as http,
+                httpx.AsyncClient(timeout=settings.marketing.timeout_s, transport=transport) as marketing_http,
+            ):
                 shared = Shared(http, scrubber.scrub)
 
                 def destinations_for(settings: Settings) -> Mapping[str, Destination]:
@@ -124,6 +128,7 @@ def create_app(
                 )
                 runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
                 runtime.reload_peers = peers_in(environment.reload_dir)
+                runtime.marketing = Connection(settings, store, marketing_http, clock, scrubber.scrub)
                 delivery = Delivery(
                     store=store,
                     destinations=snapshot.destinations,

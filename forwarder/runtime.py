@@ -25,6 +25,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .delivery.destination import Destination
+    from .marketing.connection import Connection
     from .reload.peers import ReloadPeers
 
 
@@ -54,6 +55,7 @@ class Runtime:
     recent_names: RecentNames = field(default_factory=RecentNames)  # event names in use, per destination
     not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
+    marketing: Connection | None = None  # TikTok's Marketing API: audiences and reports
     # Builds the delivery destinations of a settings snapshot (at start and on each reload).
     destinations_for: Callable[[Settings], Mapping[str, Destination]] = lambda settings: {}
 
