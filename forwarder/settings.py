@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .settings_audiences import AudienceSettings, AudienceSyncSettings
 from .settings_marketing import MarketingSettings
 from .settings_sections import (
     DeliverySettings,
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     tiktok: TikTokSettings = TikTokSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     marketing: MarketingSettings = MarketingSettings()
+    audience_sync: AudienceSyncSettings = AudienceSyncSettings()
     mappings_dir: Path = Path("mappings")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console", "auto"] = "auto"
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None  # required by /v1/stats when set
     sources: dict[str, SourceSettings] = {}
     destinations: dict[str, DestinationSettings] = {}
+    audiences: dict[str, AudienceSettings] = {}
 
     @model_validator(mode="after")
     def _sources_name_known_destinations(self) -> Settings:

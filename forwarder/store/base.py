@@ -8,6 +8,7 @@ from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import Outcome
+from .audiences import AudienceLedger, AudienceSignal
 
 
 class State(IntEnum):
@@ -149,6 +150,7 @@ class IngestWrite:
     inbound: list[InboundRecord] = field(default_factory=list)
     orders: list[OrderClaim] = field(default_factory=list)  # only the items that carry an order id
     not_forwarded: list[NotForwarded] = field(default_factory=list)
+    audience_signals: list[AudienceSignal] = field(default_factory=list)
 
 
 class InboundRecord(NamedTuple):
@@ -186,6 +188,8 @@ class DeadFilter:
 
 
 class Store(Protocol):
+    audiences: AudienceLedger  # the audience membership ledger (store/audiences.py)
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

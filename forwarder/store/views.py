@@ -29,7 +29,7 @@ def stats_document(rows: Sequence[Iterable[Sequence[Any]]], now: float) -> dict[
     counters, queue, pauses, last_errors = rows
     scopes: dict[str, dict[str, dict[str, Any]]] = {"destinations": {}, "sources": {}}
     for scope, name, metric, value in counters:
-        scopes[f"{scope}s"].setdefault(name, {})[metric] = value
+        scopes.setdefault(f"{scope}s", {}).setdefault(name, {})[metric] = value  # audiences' too
     destinations = scopes["destinations"]
     for name, state, count, oldest in queue:
         entry = destinations.setdefault(name, {})

@@ -171,6 +171,41 @@ def m009_not_forwarded(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m011_audiences(db: sqlite_utils.Database) -> None:
+    # The membership ledger (store/sqlite/writer/audiences.py says how it is used); identities hashed only.
+    db.executescript(
+        """CREATE TABLE audience_identities (
+             id_type TEXT NOT NULL, hash TEXT NOT NULL, user_key TEXT NOT NULL, PRIMARY KEY (id_type, hash))
+             WITHOUT ROWID;
+           CREATE INDEX audience_identities_user ON audience_identities (user_key);
+           CREATE TABLE audience_members (
+             audience TEXT NOT NULL, user_key TEXT NOT NULL, state TEXT NOT NULL, ids TEXT NOT NULL, held TEXT,
+             entered_at REAL, due_at REAL, expires_at REAL, changed_at REAL NOT NULL,
+             version INTEGER NOT NULL DEFAULT 1, synced TEXT NOT NULL DEFAULT 'out',
+             synced_version INTEGER NOT NULL DEFAULT 0, synced_at REAL, lease_owner TEXT, lease_until REAL,
+             next_attempt_at REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, first_failure_at REAL,
+             problem TEXT, errored TEXT, request_ids TEXT NOT NULL DEFAULT '[]', forget INTEGER NOT NULL DEFAULT 0,
+             dirty INTEGER GENERATED ALWAYS AS (
+               state <> 'pending' AND state <> synced AND held IS NULL AND errored IS NULL) STORED,
+             PRIMARY KEY (audience, user_key));
+           CREATE INDEX audience_members_dirty ON audience_members (audience, changed_at) WHERE dirty;
+           CREATE INDEX audience_members_pending ON audience_members (due_at) WHERE state = 'pending';
+           CREATE INDEX audience_members_expiring ON audience_members (expires_at) WHERE state = 'in';
+           CREATE INDEX audience_members_user ON audience_members (user_key);
+           CREATE TABLE audience_seen (
+             audience TEXT NOT NULL, event_id TEXT NOT NULL, action TEXT NOT NULL, at REAL NOT NULL,
+             PRIMARY KEY (audience, event_id, action)) WITHOUT ROWID;
+           CREATE TABLE audiences (
+             name TEXT PRIMARY KEY, tiktok_id TEXT, advertiser_id TEXT, status TEXT, problem TEXT,
+             created_at REAL, ready_at REAL, creating_owner TEXT, creating_until REAL,
+             size_now INTEGER, size_first INTEGER, size_at REAL, size_note TEXT, paused_until REAL);
+           CREATE TABLE audience_daily (
+             audience TEXT NOT NULL, day TEXT NOT NULL, adds INTEGER NOT NULL, deletes INTEGER NOT NULL,
+             PRIMARY KEY (audience, day)) WITHOUT ROWID;"""
+    )
+
+
 def make_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
     group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""

@@ -14,6 +14,7 @@ import anyio.to_thread
 import structlog
 
 from ...errors import StoreUnavailable
+from ..audiences import AudienceLedger
 from ..base import (
     NOT_FORWARDED_COLUMNS,
     ORDER_MATCH_COLUMNS,
@@ -32,6 +33,7 @@ from ..views import (
     stats_document,
 )
 from . import reads
+from .audiences import SQLiteAudienceLedger
 from .migrations import migrate
 from .writer import operations as writer
 from .writer.counters import Counters
@@ -57,6 +59,7 @@ class SQLiteStore:
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._key_buckets = KeyBuckets()  # used when this process is the only one serving (no shared writer)
+        self.audiences: AudienceLedger = SQLiteAudienceLedger(self)
 
     async def open(self) -> None:
         migrate(self.path, self._synchronous)
@@ -124,7 +127,11 @@ class SQLiteStore:
         counters = [(scope, name, metric, value) for (scope, name, metric), value in write.counters.items()]
         orders = [(o.item, o.order_id, o.source, o.sources, o.value, o.currency) for o in write.orders]
         dropped = [(n.event, n.source, n.reason, n.events, n.event_id) for n in write.not_forwarded]
-        stored: list[int] = await self._write(writer.enqueue, now, items, inbound, counters, orders, dropped)
+        signals = [
+            (s.audience, s.action, s.event_id, s.ids, s.sync_types, s.at, s.due_at, s.expires_at, s.consent_held)
+            for s in write.audience_signals
+        ]
+        stored: list[int] = await self._write(writer.enqueue, now, items, inbound, counters, orders, dropped, signals)
         return [_STORED[what] for what in stored]
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:

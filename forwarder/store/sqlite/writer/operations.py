@@ -8,6 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .admin import pause, replay_dead, resume
+from .audiences import (
+    audience_timers,
+    begin_creation,
+    claim_members,
+    forget_users,
+    reset_synced,
+    save_audience,
+    settle_members,
+)
 from .counters import Counters
 from .delivery import claim_due, release, resolve, take_token
 from .ingest import enqueue
@@ -16,15 +25,22 @@ from .purge import purge
 
 __all__ = [
     "OPERATIONS",
+    "audience_timers",
+    "begin_creation",
     "claim_due",
+    "claim_members",
     "enqueue",
+    "forget_users",
     "pause",
     "purge",
     "release",
     "release_held",
     "replay_dead",
+    "reset_synced",
     "resolve",
     "resume",
+    "save_audience",
+    "settle_members",
     "take_key_token",
     "take_token",
 ]
@@ -42,6 +58,13 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
         resume,
         replay_dead,
         release_held,
+        audience_timers,
+        claim_members,
+        settle_members,
+        forget_users,
+        save_audience,
+        begin_creation,
+        reset_synced,
     )
 }
 

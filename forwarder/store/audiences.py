@@ -1,0 +1,78 @@
+"""What the audience sync asks of a store: the membership ledger (`store.audiences`), the same on both backends.
+
+Ingest applies `AudienceSignal`s in its own transaction (`IngestWrite.audience_signals`); the sync loop
+(audiences/sync.py) runs the timers, claims rows to send with a lease, and settles them with TikTok's answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+
+class AudienceSignal(NamedTuple):
+    """One event's effect on one audience (audiences/signals.py); identifiers hashed."""
+
+    audience: str
+    action: str  # enter | cancel (the `unless` event) | exit
+    event_id: str  # each event acts once per audience and action, however often it is sent
+    ids: str  # JSON {"email": sha256, "phone": ..., "idfa": ..., "gaid": ..., "external_id": ...}
+    sync_types: str  # JSON list of the audience's identifiers: a user with none of them is not synced
+    at: float  # the event's time
+    due_at: float | None  # enter with `unless`: a member from then on, unless cancelled before
+    expires_at: float | None  # enter with a TTL
+    consent_held: str | None  # limited_data_use | att_denied: recorded, never sent
+
+
+class MemberClaim(NamedTuple):
+    user_key: str
+    state: str  # in | out: what to make TikTok hold
+    ids: dict[str, str]
+    version: int
+
+
+class Settlement(NamedTuple):
+    user_key: str
+    version: int
+    outcome: str  # synced | retry | errored | release
+    sent_state: str
+    next_attempt_at: float
+    problem: str | None
+    request_id: str | None
+
+
+class AudienceLedger(Protocol):
+    async def timers(self, now: float) -> int:
+        """Pending members whose `unless` window passed enter; members past their TTL leave. Rows changed."""
+        ...
+
+    async def claim(self, owner: str, audience: str, limit: int, now: float, lease_s: float) -> list[MemberClaim]:
+        """Rows whose desired state TikTok does not have yet, oldest change first, leased to `owner`."""
+        ...
+
+    async def settle(self, owner: str, audience: str, settlements: list[Settlement], now: float) -> None: ...
+
+    async def forget(self, ids: list[tuple[str, str]], now: float) -> int:
+        """Erase the users these (type, hash) pairs name; members TikTok holds are deleted there first."""
+        ...
+
+    async def save(self, name: str, fields: dict[str, Any]) -> None:
+        """Upsert the audience's own row (tiktok_id, advertiser_id, status, problem, sizes ...)."""
+        ...
+
+    async def begin_creation(self, name: str, owner: str, now: float, lease_s: float) -> bool:
+        """Whether `owner` may create the audience at TikTok now (one replica at a time, none once it exists)."""
+        ...
+
+    async def reset_synced(self, name: str, now: float) -> None: ...
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """Each audience's own row."""
+        ...
+
+    async def figures(self) -> dict[str, dict[str, Any]]:
+        """Per audience: members by state, pending, not synced (held, by reason), errored, counters, daily."""
+        ...
+
+    async def members_of(self, ids: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The ledger rows of the user these identifiers name, for `explain` (no identifiers in the answer)."""
+        ...

@@ -1,0 +1,99 @@
+"""The audience ledger on SQLite: writes go to the writer process (`writer/audiences.py`), reads on the store's
+own connection."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..audience_views import audience_figures, member_view
+from ..audiences import MemberClaim, Settlement
+from .writer import operations as writer
+
+if TYPE_CHECKING:
+    from .store import SQLiteStore
+
+T = TypeVar("T")
+
+
+class SQLiteAudienceLedger:
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    async def timers(self, now: float) -> int:
+        changed: int = await self._store._write(writer.audience_timers, now)
+        return changed
+
+    async def claim(self, owner: str, audience: str, limit: int, now: float, lease_s: float) -> list[MemberClaim]:
+        rows = await self._store._write(writer.claim_members, owner, audience, limit, now, lease_s)
+        return [MemberClaim(key, state, json.loads(ids), version) for key, state, ids, version in rows]
+
+    async def settle(self, owner: str, audience: str, settlements: list[Settlement], now: float) -> None:
+        rows = [
+            (s.user_key, s.version, s.outcome, s.sent_state, s.next_attempt_at, s.problem, s.request_id)
+            for s in settlements
+        ]
+        await self._store._write(writer.settle_members, owner, audience, rows, now)
+
+    async def forget(self, ids: list[tuple[str, str]], now: float) -> int:
+        found: int = await self._store._write(writer.forget_users, ids, now)
+        return found
+
+    async def save(self, name: str, fields: dict[str, Any]) -> None:
+        await self._store._write(writer.save_audience, name, fields)
+
+    async def begin_creation(self, name: str, owner: str, now: float, lease_s: float) -> bool:
+        allowed: bool = await self._store._write(writer.begin_creation, name, owner, now, lease_s)
+        return allowed
+
+    async def reset_synced(self, name: str, now: float) -> None:
+        await self._store._write(writer.reset_synced, name, now)
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        return await self._read(_states)
+
+    async def figures(self) -> dict[str, dict[str, Any]]:
+        return await self._read(_figures)
+
+    async def members_of(self, ids: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        return await self._read(lambda c: _members_of(c, ids))
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> Awaitable[T]:
+        return self._store._read(work)
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _states(connection: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in _dicts(connection.execute("SELECT * FROM audiences"))}
+
+
+def _figures(connection: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    members = connection.execute(
+        """SELECT audience, state, synced, held, errored IS NOT NULL, dirty, count(*) FROM audience_members
+           GROUP BY 1, 2, 3, 4, 5, 6"""
+    ).fetchall()
+    counters = connection.execute("SELECT name, metric, value FROM counters WHERE scope = 'audience'").fetchall()
+    daily = connection.execute(
+        "SELECT audience, day, adds, deletes FROM audience_daily ORDER BY day DESC LIMIT 1000"
+    ).fetchall()
+    return audience_figures(members, counters, daily)
+
+
+def _members_of(connection: sqlite3.Connection, ids: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    where = " OR ".join(["(id_type = ? AND hash = ?)"] * len(ids))
+    keys = [k for (k,) in connection.execute(
+        f"SELECT DISTINCT user_key FROM audience_identities WHERE {where}", [v for p in ids for v in p]
+    )]  # fmt: skip
+    if not keys:
+        return []
+    marks = ", ".join("?" * len(keys))
+    rows = _dicts(connection.execute(f"SELECT * FROM audience_members WHERE user_key IN ({marks})", keys))
+    return [member_view(row) for row in rows]
