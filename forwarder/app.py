@@ -20,6 +20,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from .audiences.signals import AudienceRules
+from .audiences.sync import AudienceSync
 from .delivery.destination import Destination
 from .delivery.loop import DeliveryWorker
 from .delivery.passes import Delivery
@@ -125,6 +127,7 @@ def create_app(
                     KeyRing(settings.sources),
                     destinations_for(settings),
                     loaded_at=time.time(),
+                    audience_rules=AudienceRules(settings.audiences),
                 )
                 runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
                 runtime.reload_peers = peers_in(environment.reload_dir)
@@ -141,6 +144,16 @@ def create_app(
                     runtime.worker = DeliveryWorker(delivery, runtime.wakeups, settings.store)
                     runtime.worker.start()
                 watcher = asyncio.create_task(watch_config(runtime, stop_watching)) if settings.watch_config else None
+                audience_sync = AudienceSync(
+                    store,
+                    lambda: runtime.settings,
+                    runtime.marketing.client,
+                    runtime.marketing.token,
+                    _owner_id(),
+                    clock,
+                )
+                runtime.audience_sync = audience_sync
+                syncing = asyncio.create_task(audience_sync.run(stop_watching))
                 runtime.overloaded = await assess(runtime)
                 pressure = asyncio.create_task(watch_pressure(runtime, stop_watching))
                 listener = asyncio.create_task(listen_for_events(runtime, stop_watching))
@@ -162,6 +175,7 @@ def create_app(
                 stop_watching.set()
                 await pressure
                 await listener
+                await syncing
                 if follower is not None:
                     await follower
                 if watcher is not None:
