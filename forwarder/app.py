@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from .audiences.gauges import AudienceGauges
 from .audiences.signals import AudienceRules
 from .audiences.sync import AudienceSync
 from .delivery.destination import Destination
@@ -29,6 +30,7 @@ from .destination_kinds import Shared, build_destinations
 from .emulators import create_emulators
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
+from .http.audiences import forget_user, list_audiences, show_audience
 from .http.dead_letters import list_dead, replay_dead
 from .http.events import EventsEndpoint
 from .http.openapi import openapi
@@ -153,6 +155,7 @@ def create_app(
                     clock,
                 )
                 runtime.audience_sync = audience_sync
+                runtime.audience_gauges = AudienceGauges(runtime.metrics.registry)
                 syncing = asyncio.create_task(audience_sync.run(stop_watching))
                 runtime.overloaded = await assess(runtime)
                 pressure = asyncio.create_task(watch_pressure(runtime, stop_watching))
@@ -198,6 +201,9 @@ def create_app(
         Route("/v1/admin/dead", list_dead, methods=["GET"]),
         Route("/v1/admin/dead/replay", replay_dead, methods=["POST"]),
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
+        Route("/v1/audiences", list_audiences, methods=["GET"]),
+        Route("/v1/audiences/{name}", show_audience, methods=["GET"]),
+        Route("/v1/users/forget", forget_user, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

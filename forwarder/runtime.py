@@ -25,6 +25,7 @@ from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:
+    from .audiences.gauges import AudienceGauges
     from .audiences.sync import AudienceSync
     from .delivery.destination import Destination
     from .marketing.connection import Connection
@@ -59,7 +60,8 @@ class Runtime:
     not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
     marketing: Connection | None = None  # TikTok's Marketing API: audiences and reports
-    audience_sync: AudienceSync | None = None  # woken when ingest changes a membership
+    audience_sync: AudienceSync | None = None
+    audience_gauges: AudienceGauges | None = None
     # Builds the delivery destinations of a settings snapshot (at start and on each reload).
     destinations_for: Callable[[Settings], Mapping[str, Destination]] = lambda settings: {}
 

@@ -13,11 +13,13 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ..audiences.report import audience_documents
 from ..events import utc_iso
 from ..mapping.tables import Rule
 from ..runtime import Runtime
 from ..stats import collect_stats
 from .admin import require_admin
+from .status_audiences import audience_sections
 
 OUTCOMES = ("accepted", "delivered", "failed", "duplicates")
 _COLORS = {"accepted": "#1a73e8", "delivered": "#137333", "failed": "#b3261e", "duplicates": "#9aa0a6"}
@@ -213,6 +215,7 @@ async def status_page(request: Request) -> Response:
     series = chart_series(await runtime.store.series(now - 86400), now)
     errors = errors_by_event(await runtime.store.recent_errors(100), 10)
     conflicts = await runtime.store.order_conflicts(10)
+    audiences = await audience_documents(runtime.store, runtime.settings)
     legend = "".join(f'<span><i style="background:{c}"></i>{o}</span>' for o, c in _COLORS.items())
     series_json = json.dumps(series).replace("</", "<\\/")
     headers = "".join(f"<th>{metric.replace('_', ' ')}</th>" for metric in COUNTS)
@@ -254,6 +257,9 @@ takes this source or app), <code>mixed</code> (destinations differ). Most freque
 <tr><th>event</th><th>source</th><th>reason</th><th>count</th><th>last seen</th><th>last event_id</th></tr>
 {_not_forwarded_rows(stats["not_forwarded"])}
 </table>
+<h2>Audiences</h2>
+<p class="why">Kept in sync with TikTok from event rules; the same figures: <code>GET /v1/audiences</code>.</p>
+{audience_sections(audiences)}
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}
 <script type="application/json" id="series">{series_json}</script>
