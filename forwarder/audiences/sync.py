@@ -78,26 +78,32 @@ class AudienceSync:
             now = self.clock()
             if state.get("paused_until") and float(state["paused_until"]) > now:
                 continue
-            tiktok_id = await ensure_audience(ledger, self.client, token, name, audience, state, self.owner, now)
-            if tiktok_id is None:
-                continue
-            synced += await self._drain(name, audience, tiktok_id, token, settings)
+            if state.get("status") == "no_credential":  # a credential came: back to what it was
+                await ledger.save(name, {"status": "active" if state.get("tiktok_id") else None})
+                state = {**state, "status": "active" if state.get("tiktok_id") else None}
+            synced += await self._drain(name, audience, state, token, settings)
             state = (await ledger.states()).get(name) or {}
             if state.get("status") == "active" and size_due(state, settings.audience_sync.size_poll_h, now):
                 await poll_size(ledger, self.client, token, name, audience, state, now)
         return synced
 
     async def _drain(
-        self, name: str, audience: AudienceSettings, tiktok_id: str, token: str, settings: Settings
+        self, name: str, audience: AudienceSettings, state: dict[str, Any], token: str, settings: Settings
     ) -> int:
         sync = settings.audience_sync
         synced = 0
+        tiktok_id: str | None = None
         while True:
-            claims = await self.store.audiences.claim(
-                self.owner, name, sync.max_users_per_request, self.clock(), sync.lease_s
-            )
+            now = self.clock()
+            claims = await self.store.audiences.claim(self.owner, name, sync.max_users_per_request, now, sync.lease_s)
             if not claims:
                 return synced
+            if tiktok_id is None:  # created on first use: when there is someone to send
+                ledger = self.store.audiences
+                tiktok_id = await ensure_audience(ledger, self.client, token, name, audience, state, self.owner, now)
+                if tiktok_id is None:
+                    await ledger.settle(self.owner, name, _all(claims, "release", "in", now, None, None), now)
+                    return synced
             for action, rows in (("add", [c for c in claims if c.state == "in"]),
                                  ("delete", [c for c in claims if c.state == "out"])):  # fmt: skip
                 if rows:
