@@ -28,7 +28,6 @@ from .lifecycle import ensure_audience, poll_size, size_due
 
 log = structlog.get_logger(__name__)
 
-PAUSE_S = 60.0  # a refused credential or permission: the advertiser's next request (the probe) this long after
 NOT_READY_S = 10.0
 
 
@@ -172,7 +171,14 @@ class AudienceSync:
         if problem.pauses:
             for other, definition in settings.audiences.items():  # a credential refusal is the advertiser's
                 if definition.advertiser_id == audience.advertiser_id:
-                    await ledger.save(other, {"status": "paused", "problem": described, "paused_until": now + PAUSE_S})
+                    await ledger.save(
+                        other,
+                        {
+                            "status": "paused",
+                            "problem": described,
+                            "paused_until": now + settings.audience_sync.probe_after_s,
+                        },
+                    )
             await ledger.settle(self.owner, name, _all(rows, "release", sent, now, None, None), now)
             return False
         horizon = audience.retry_horizon_h * 3600

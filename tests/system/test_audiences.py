@@ -54,6 +54,7 @@ max_users_per_request = 300
 lease_s = {lease_s}
 retry_base_s = 0.2
 retry_cap_s = 1
+probe_after_s = 1
 [audiences.trial_no_purchase]
 advertiser_id = "{ADVERTISER}"
 enter = {{ event = "START_TRIAL" }}
@@ -184,3 +185,70 @@ def test_kill_9_during_sync_loses_no_membership_change(tmp_path: Path) -> None:
             expected = {hashed(i) for i in range(3000) if i % 3}
             assert tiktok_members(tiktok, document["tiktok_audience_id"]) == expected
             assert len(marketing_state(tiktok)["audiences"]) == 1  # the restart adopted it, made no second
+
+
+def script(tiktok: str, spec: dict[str, Any]) -> None:
+    answer = httpx.post(f"{tiktok}/marketing/_control/script", json=spec, headers=ADMIN_AUTH, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def wait_for(condition: Any, what: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return found
+
+
+def test_revoked_token_deleted_audience_and_forget_as_ops_see_them(tmp_path: Path) -> None:
+    port = free_port()
+    base, tiktok = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/_emulator"
+    config = audience_config(tmp_path, port, f"sqlite:///{tmp_path / 'forwarder.db'}")
+    with service(tmp_path, port, config):
+        ready_at_once(tiktok)
+        past = time.time() - WINDOW_S - 1
+        post(base, "START_TRIAL", range(3), past)
+        document = wait_settled(base, 3)
+
+        # Forget: gone at TikTok, and from our store (explain finds nothing).
+        answer = httpx.post(f"{base}/v1/users/forget", json={"email": email(0)}, headers=ADMIN_AUTH, timeout=10)
+        assert answer.status_code == 200 and answer.json()["removing_from_audiences"] == ["trial_no_purchase"]
+        wait_for(lambda: hashed(0) not in tiktok_members(tiktok, document["tiktok_audience_id"]), "not removed")
+        explain = subprocess_json(tmp_path, ["audiences", "explain", "--email", email(0)], config)
+        assert explain["audiences"] == []
+        assert httpx.post(f"{base}/v1/users/forget", json={"emial": "x"}, headers=ADMIN_AUTH).json()["field"] == "emial"
+
+        # A revoked token pauses the advertiser, says what to do, keeps the changes, and resumes.
+        script(tiktok, {"revoke_tokens": ["emulator-token"]})
+        post(base, "START_TRIAL", [3], past)
+        paused = wait_for(lambda: (d := audience(base))["status"] == "paused" and d, "never paused")
+        assert paused["problem"]["problem"] == "invalid_connection" and paused["pending"] == 1
+        assert "connect TikTok again" in paused["problem"]["fix"]
+        page = httpx.get(f"{base}/", headers=ADMIN_AUTH, timeout=10).text
+        assert 'data-audience-problem="trial_no_purchase"' in page and "What to do" in page
+        script(tiktok, {"tokens": {"emulator-token": {"advertiser_ids": [ADVERTISER]}}})  # connected again
+        resumed = wait_settled(base, 3)
+        assert resumed["status"] == "active" and resumed["problem"] is None
+        assert hashed(3) in tiktok_members(tiktok, document["tiktok_audience_id"])
+
+        # Deleted in TikTok: "audience not found", with the setting that recreates it; nothing recreated.
+        script(tiktok, {"delete_audiences": [document["tiktok_audience_id"]]})
+        post(base, "START_TRIAL", [4], past)
+        gone = wait_for(lambda: (d := audience(base))["status"] == "not_found" and d, "never not_found")
+        assert gone["size"]["note"] == "audience not found" and "recreate_if_deleted" in gone["problem"]["fix"]
+        assert len(marketing_state(tiktok)["audiences"]) == 1
+
+
+def subprocess_json(tmp_path: Path, args: list[str], config: Path) -> Any:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "forwarder", *args, "--config", str(config), "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
