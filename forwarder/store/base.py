@@ -8,6 +8,7 @@ from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import Outcome
+from .marketing import MarketingStore
 
 
 class State(IntEnum):
@@ -185,7 +186,9 @@ class DeadFilter:
         return [(condition, value) for condition, value in wanted if value is not None]
 
 
-class Store(Protocol):
+class Store(MarketingStore, Protocol):
+    """Every backend; the Marketing API connection's methods are in `MarketingStore` (marketing.py)."""
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -11,12 +11,21 @@ from .admin import pause, replay_dead, resume
 from .counters import Counters
 from .delivery import claim_due, release, resolve, take_token
 from .ingest import enqueue
+from .marketing import (
+    consume_oauth_state,
+    create_oauth_state,
+    delete_marketing_credential,
+    save_marketing_credential,
+)
 from .orders import release_held
 from .purge import purge
 
 __all__ = [
     "OPERATIONS",
     "claim_due",
+    "consume_oauth_state",
+    "create_oauth_state",
+    "delete_marketing_credential",
     "enqueue",
     "pause",
     "purge",
@@ -25,6 +34,7 @@ __all__ = [
     "replay_dead",
     "resolve",
     "resume",
+    "save_marketing_credential",
     "take_key_token",
     "take_token",
 ]
@@ -42,6 +52,10 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
         resume,
         replay_dead,
         release_held,
+        save_marketing_credential,
+        delete_marketing_credential,
+        create_oauth_state,
+        consume_oauth_state,
     )
 }
 
