@@ -27,6 +27,7 @@ from .destination_kinds import Shared, build_destinations
 from .emulators import create_emulators
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
+from .http.connect import connect_callback, connect_tiktok, connection_state, disconnect
 from .http.dead_letters import list_dead, replay_dead
 from .http.events import EventsEndpoint
 from .http.openapi import openapi
@@ -128,7 +129,16 @@ def create_app(
                 )
                 runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
                 runtime.reload_peers = peers_in(environment.reload_dir)
-                runtime.marketing = Connection(settings, store, marketing_http, clock, scrubber.scrub)
+                runtime.marketing = Connection(
+                    settings,
+                    store,
+                    marketing_http,
+                    clock,
+                    scrubber.scrub,
+                    remember_secrets=scrubber.extend,
+                    on_state=runtime.metrics.set_marketing_state,
+                )
+                marketing_probe = asyncio.create_task(runtime.marketing.watch(stop_watching))
                 delivery = Delivery(
                     store=store,
                     destinations=snapshot.destinations,
@@ -162,6 +172,9 @@ def create_app(
                 stop_watching.set()
                 await pressure
                 await listener
+                marketing_probe.cancel()  # a probe waiting on TikTok must not hold the shutdown
+                with contextlib.suppress(asyncio.CancelledError):
+                    await marketing_probe
                 if follower is not None:
                     await follower
                 if watcher is not None:
@@ -184,6 +197,10 @@ def create_app(
         Route("/v1/admin/dead", list_dead, methods=["GET"]),
         Route("/v1/admin/dead/replay", replay_dead, methods=["POST"]),
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
+        Route("/connect/tiktok", connect_tiktok, methods=["GET"]),
+        Route("/connect/tiktok/callback", connect_callback, methods=["GET"]),
+        Route("/v1/marketing/connection", connection_state, methods=["GET"]),
+        Route("/v1/marketing/disconnect", disconnect, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
