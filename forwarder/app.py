@@ -31,6 +31,7 @@ from .emulators import create_emulators
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
 from .http.audiences import forget_user, list_audiences, show_audience
+from .http.connect import connect_callback, connect_tiktok, connection_state, disconnect
 from .http.dead_letters import list_dead, replay_dead
 from .http.events import EventsEndpoint
 from .http.openapi import openapi
@@ -133,7 +134,16 @@ def create_app(
                 )
                 runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
                 runtime.reload_peers = peers_in(environment.reload_dir)
-                runtime.marketing = Connection(settings, store, marketing_http, clock, scrubber.scrub)
+                runtime.marketing = Connection(
+                    settings,
+                    store,
+                    marketing_http,
+                    clock,
+                    scrubber.scrub,
+                    remember_secrets=scrubber.extend,
+                    on_state=runtime.metrics.set_marketing_state,
+                )
+                marketing_probe = asyncio.create_task(runtime.marketing.watch(stop_watching))
                 delivery = Delivery(
                     store=store,
                     destinations=snapshot.destinations,
@@ -179,6 +189,9 @@ def create_app(
                 await pressure
                 await listener
                 await syncing
+                marketing_probe.cancel()  # a probe waiting on TikTok must not hold the shutdown
+                with contextlib.suppress(asyncio.CancelledError):
+                    await marketing_probe
                 if follower is not None:
                     await follower
                 if watcher is not None:
@@ -204,6 +217,10 @@ def create_app(
         Route("/v1/audiences", list_audiences, methods=["GET"]),
         Route("/v1/audiences/{name}", show_audience, methods=["GET"]),
         Route("/v1/users/forget", forget_user, methods=["POST"]),
+        Route("/connect/tiktok", connect_tiktok, methods=["GET"]),
+        Route("/connect/tiktok/callback", connect_callback, methods=["GET"]),
+        Route("/v1/marketing/connection", connection_state, methods=["GET"]),
+        Route("/v1/marketing/disconnect", disconnect, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -26,6 +26,8 @@ SIZE_NOTES = {
 
 
 async def audience_documents(store: Store, settings: Settings) -> dict[str, dict[str, Any]]:
+    if not settings.audiences:
+        return {}
     states = await store.audiences.states()
     figures = await store.audiences.figures()
     return {name: _document(name, settings, states.get(name), figures.get(name)) for name in settings.audiences}

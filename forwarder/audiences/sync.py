@@ -60,9 +60,11 @@ class AudienceSync:
     async def sync_once(self) -> int:
         """One round over every audience; how many users TikTok acknowledged."""
         settings = self.settings()
+        if not settings.audiences:
+            return 0
         ledger = self.store.audiences
         await ledger.timers(self.clock())
-        if not settings.audiences or not settings.audience_sync.enabled:
+        if not settings.audience_sync.enabled:
             return 0
         token = await self.token()
         states = await ledger.states()

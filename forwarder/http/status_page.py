@@ -20,6 +20,7 @@ from ..runtime import Runtime
 from ..stats import collect_stats
 from .admin import require_admin
 from .status_audiences import audience_sections
+from .tiktok_connection import tiktok_connection_section
 
 OUTCOMES = ("accepted", "delivered", "failed", "duplicates")
 _COLORS = {"accepted": "#1a73e8", "delivered": "#137333", "failed": "#b3261e", "duplicates": "#9aa0a6"}
@@ -230,6 +231,7 @@ async def status_page(request: Request) -> Response:
 <table id="destinations"><tr><th>destination</th><th>state</th>{headers}<th>oldest pending</th></tr>
 {_destination_rows(stats)}
 </table>
+{await tiktok_connection_section(runtime, dict(request.query_params))}
 <h2>Events by outcome</h2>
 <div class="legend">{legend}</div>
 <p>Last hour (5-minute bars)</p><svg id="chart-hour" width="640" height="170" role="img"></svg>

@@ -99,6 +99,18 @@ MIGRATIONS: list[tuple[str, str]] = [
           PRIMARY KEY (event, source, reason));
         """,
     ),
+    (
+        # The credential Connect TikTok obtained (one at a time: id 1), and the OAuth states handed out, by digest.
+        "m010_marketing_connection",
+        """
+        CREATE TABLE marketing_credential (
+          id smallint PRIMARY KEY CHECK (id = 1), access_token text NOT NULL, refresh_token text,
+          access_expires_at double precision, refresh_expires_at double precision, advertiser_ids text[] NOT NULL,
+          scopes text[] NOT NULL, connected_at double precision NOT NULL);
+        CREATE TABLE oauth_states (
+          state_digest text PRIMARY KEY, created_at double precision NOT NULL, expires_at double precision NOT NULL);
+        """,
+    ),
 ]
 
 
