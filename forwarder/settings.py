@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from .settings_marketing import MarketingSettings
+from .settings_reporting import ReportingSettings
 from .settings_sections import (
     DeliverySettings,
     DestinationSettings,
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     tiktok: TikTokSettings = TikTokSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     marketing: MarketingSettings = MarketingSettings()
+    reporting: ReportingSettings = ReportingSettings()
     mappings_dir: Path = Path("mappings")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console", "auto"] = "auto"
