@@ -8,6 +8,7 @@ from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import Outcome
+from .reports import ReportStore
 
 
 class State(IntEnum):
@@ -185,7 +186,7 @@ class DeadFilter:
         return [(condition, value) for condition, value in wanted if value is not None]
 
 
-class Store(Protocol):
+class Store(ReportStore, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

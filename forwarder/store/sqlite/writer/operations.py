@@ -13,11 +13,13 @@ from .delivery import claim_due, release, resolve, take_token
 from .ingest import enqueue
 from .orders import release_held
 from .purge import purge
+from .reports import log_report_pull, store_report_pull, take_report_lease
 
 __all__ = [
     "OPERATIONS",
     "claim_due",
     "enqueue",
+    "log_report_pull",
     "pause",
     "purge",
     "release",
@@ -25,7 +27,9 @@ __all__ = [
     "replay_dead",
     "resolve",
     "resume",
+    "store_report_pull",
     "take_key_token",
+    "take_report_lease",
     "take_token",
 ]
 
@@ -42,6 +46,9 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
         resume,
         replay_dead,
         release_held,
+        store_report_pull,
+        log_report_pull,
+        take_report_lease,
     )
 }
 
