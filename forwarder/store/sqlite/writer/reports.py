@@ -55,7 +55,8 @@ def store_report_pull(
     updates = ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS[4:])
     connection.executemany(
         f"""INSERT INTO report_rows ({", ".join(ROW_COLUMNS)}, pulled_at) VALUES ({marks}, ?)
-            ON CONFLICT (advertiser_id, level, object_id, day) DO UPDATE SET {updates}, pulled_at = excluded.pulled_at""",
+            ON CONFLICT (advertiser_id, level, object_id, day)
+            DO UPDATE SET {updates}, pulled_at = excluded.pulled_at""",
         [(*row, now) for row in rows],
     )
     for day, _ in days:
