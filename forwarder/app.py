@@ -41,6 +41,7 @@ from .mapping.check import check_mappings
 from .mapping.planning import Routing
 from .marketing.connection import Connection
 from .reload.apply import install_sighup, watch_config
+from .reporting.puller import ReportPuller
 from .reload.peers import peers_in
 from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
@@ -129,6 +130,9 @@ def create_app(
                 runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
                 runtime.reload_peers = peers_in(environment.reload_dir)
                 runtime.marketing = Connection(settings, store, marketing_http, clock, scrubber.scrub)
+                # Idle until a Marketing API credential exists; replicas and workers take turns by a store lease.
+                runtime.reports = ReportPuller(runtime.marketing, lambda: runtime.settings, _owner_id(), clock)
+                reports = asyncio.create_task(runtime.reports.run(stop_watching))
                 delivery = Delivery(
                     store=store,
                     destinations=snapshot.destinations,
@@ -160,6 +164,9 @@ def create_app(
                 gc.freeze()
                 yield {"runtime": runtime}
                 stop_watching.set()
+                reports.cancel()  # a pull cut short stores nothing of its unfinished window
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reports
                 await pressure
                 await listener
                 if follower is not None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .delivery.destination import Destination
     from .marketing.connection import Connection
     from .reload.peers import ReloadPeers
+    from .reporting.puller import ReportPuller
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Runtime:
     not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
     marketing: Connection | None = None  # TikTok's Marketing API: audiences and reports
+    reports: ReportPuller | None = None  # pulls TikTok's spend and results (reporting/puller.py)
     # Builds the delivery destinations of a settings snapshot (at start and on each reload).
     destinations_for: Callable[[Settings], Mapping[str, Destination]] = lambda settings: {}
 
