@@ -41,8 +41,8 @@ from .mapping.check import check_mappings
 from .mapping.planning import Routing
 from .marketing.connection import Connection
 from .reload.apply import install_sighup, watch_config
-from .reporting.puller import ReportPuller
 from .reload.peers import peers_in
+from .reporting.puller import ReportPuller
 from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
 from .store import make_store

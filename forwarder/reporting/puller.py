@@ -52,7 +52,7 @@ class ReportPuller:
         while not stop.is_set():
             try:
                 wait_s = await self.step()
-            except Exception:  # noqa: BLE001 - a bug in one pass must not end reporting until a restart
+            except Exception:  # a bug in one pass must not end reporting until a restart
                 log.exception("reporting.pass_failed")
                 wait_s = self.settings().reporting.retry_s
             self.wake.clear()
