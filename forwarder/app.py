@@ -33,6 +33,7 @@ from .http.openapi import openapi
 from .http.postbacks import post_postback
 from .http.pressure import assess, watch_pressure
 from .http.reload import admin_reload
+from .http.report import report
 from .http.service import event_ledger, healthz, metrics, readyz, stats, store_unavailable
 from .http.status_page import status_page
 from .keys import KeyRing
@@ -186,6 +187,7 @@ def create_app(
         Route("/", status_page, methods=["GET"]),
         Route("/v1/postbacks/{source}", post_postback, methods=["GET", "POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
+        Route("/v1/report", report, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/admin/reload", admin_reload, methods=["POST"]),
         Route("/v1/admin/dead", list_dead, methods=["GET"]),
