@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,12 +13,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from forwarder.app import create_app
+from forwarder.cli import main
 from forwarder.emulators import create_emulators
 from forwarder.settings import Settings
-from tests.conftest import AUTH, event, make_settings, wait_for
+from tests.conftest import AUTH, REPO, event, make_settings, wait_for
 
 ADMIN = {"Authorization": "Bearer report-admin"}
 US = "7002238017842757633"
@@ -94,3 +97,20 @@ def test_bad_parameters_and_missing_credentials_are_refused(tmp_path: Path) -> N
         empty = client.get("/v1/report", headers=ADMIN).json()
         assert empty["level"] == "campaign" and isinstance(empty["advertisers"], list)
     assert time.time()  # the app stopped cleanly with the puller running
+
+
+def test_the_cli_reads_the_same_report_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = report_settings(tmp_path)
+    with open_app(settings) as client:
+        wait_for(lambda: bool(client.get("/v1/report", headers=ADMIN).json()["advertisers"]))
+        served = client.get("/v1/report", params={"level": "day"}, headers=ADMIN).json()
+    config = tmp_path / "config.toml"
+    config.write_text(f'mappings_dir = "{REPO / "mappings"}"\n[store]\nurl = "{settings.store.url}"\n')
+    assert main(["report", "--config", str(config), "--by", "day", "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["advertisers"][0]["totals"]["figures"] == served["advertisers"][0]["totals"]["figures"]
+    assert main(["report", "--config", str(config), "--by", "campaign", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("advertiser_id,currency,campaign_id,campaign_name,spend,")
+    assert main(["report", "--config", str(config), "--by", "day", "--format", "table"]) == 0
+    assert capsys.readouterr().out.split()[:3] == ["advertiser_id", "day", "spend"]
+    assert main(["report", "--config", str(config), "--since", "soon"]) == 2
