@@ -18,6 +18,7 @@ from ..mapping.tables import Rule
 from ..runtime import Runtime
 from ..stats import collect_stats
 from .admin import require_admin
+from .status_performance import performance_section
 
 OUTCOMES = ("accepted", "delivered", "failed", "duplicates")
 _COLORS = {"accepted": "#1a73e8", "delivered": "#137333", "failed": "#b3261e", "duplicates": "#9aa0a6"}
@@ -254,6 +255,7 @@ takes this source or app), <code>mixed</code> (destinations differ). Most freque
 <tr><th>event</th><th>source</th><th>reason</th><th>count</th><th>last seen</th><th>last event_id</th></tr>
 {_not_forwarded_rows(stats["not_forwarded"])}
 </table>
+{performance_section(runtime)}
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}
 <script type="application/json" id="series">{series_json}</script>
