@@ -40,10 +40,11 @@ def performance_section(runtime: Runtime) -> str:
     since = today - timedelta(days=6)
     headers = "".join(f'<th data-kpi="{key}">{label}</th>' for key, label in KPI_COLUMNS)
     return f"""<h2 id="performance-title">Performance</h2>
-<p class="why">TikTok's spend and results per campaign (pulled with the Marketing API credential; <code>GET /v1/report</code> and
-<code>forwarder report</code> give the same figures). KPIs are computed from sums, in each advertiser's currency;
-"-" is no value (nothing to divide by). Blended ROAS is revenue we forwarded that TikTok acknowledged, per day in the
-advertiser's time zone, divided by spend: it counts every sale, where TikTok's ROAS counts only those it attributes.</p>
+<p class="why">TikTok's spend and results per campaign, pulled with the Marketing API credential
+(<code>GET /v1/report</code> and <code>forwarder report</code> give the same figures). KPIs are computed from sums,
+in each advertiser's currency; "-" is no value (nothing to divide by). Blended ROAS is revenue we forwarded that
+TikTok acknowledged, per day in the advertiser's time zone, divided by spend: it counts every sale we sent, where
+TikTok's ROAS counts only those it attributes to an ad.</p>
 <form id="performance-range"><label>since <input type="date" id="performance-since" value="{since}"></label>
 <label>until <input type="date" id="performance-until" value="{today}"></label> <button type="submit">Show</button>
 <span id="performance-status"></span></form>
@@ -57,6 +58,7 @@ advertiser's time zone, divided by spend: it counts every sale, where TikTok's R
 <th>acknowledged</th><th>TikTok reports</th><th>flag</th></tr></thead><tbody></tbody></table>
 <p>Match-key coverage: the share of forwarded events carrying each key TikTok matches on</p>
 <table id="performance-coverage"><thead><tr><th>event</th><th>events</th><th>email</th>
-<th>phone</th><th>external_id</th><th>IDFA</th><th>GAID</th><th>IP + user agent</th><th>ttclid</th></tr></thead><tbody></tbody></table>
+<th>phone</th><th>external_id</th><th>IDFA</th><th>GAID</th><th>IP + user agent</th><th>ttclid</th></tr></thead>
+<tbody></tbody></table>
 <ul id="performance-warnings"></ul>
 <script>{_script()}</script>"""
