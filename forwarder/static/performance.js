@@ -66,7 +66,8 @@
 
   async function report(level) {
     const query = new URLSearchParams({since: since.value, until: until.value, level});
-    const response = await fetch(`/v1/report?${query}`, {credentials: 'same-origin'});
+    // Against location.origin: a page opened as http://user:pass@host/ cannot fetch a URL resolved with credentials.
+    const response = await fetch(new URL(`/v1/report?${query}`, location.origin), {credentials: 'same-origin'});
     const answer = await response.json();
     if (!response.ok) throw new Error(`${answer.field || ''} ${answer.message || response.status}`);
     return answer;
