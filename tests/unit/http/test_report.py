@@ -76,6 +76,12 @@ def test_the_report_puts_tiktoks_figures_beside_what_we_forwarded(tmp_path: Path
         assert {r["campaign_name"] for r in campaigns["rows"]} >= {"App installs - US broad", "Old test campaign"}
         assert sum(Decimal(r["figures"]["spend"]) for r in campaigns["rows"]) == spend
 
+        scraped = client.get("/metrics", headers=ADMIN).text
+        yesterday = next(r for r in section["rows"] if r["day"] == section["latest_complete_day"])
+        spend_line = f'forwarder_report_figure{{advertiser_id="{US}",metric="spend"}} '
+        assert float(scraped.split(spend_line)[1].split()[0]) == float(yesterday["figures"]["spend"])
+        assert f'forwarder_report_kpi{{advertiser_id="{US}",kpi="cpi"}}' in scraped
+
         exported = client.get("/v1/report", params={"since": since, "format": "csv"}, headers=ADMIN)
         assert exported.headers["content-type"].startswith("text/csv")
         lines = list(csv.DictReader(io.StringIO(exported.text)))
