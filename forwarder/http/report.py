@@ -17,6 +17,8 @@ from .admin import require_admin
 MAX_DAYS = 366  # one report reads every stored row and forwarded event of its range
 DEFAULT_DAYS = 7
 FORMATS = ("json", "csv")
+# Days a report can be about: TikTok's reports start long after the first, and day arithmetic must not overflow.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
 def report_range(params: dict[str, str], today: date) -> tuple[date, date]:
@@ -29,6 +31,9 @@ def report_range(params: dict[str, str], today: date) -> tuple[date, date]:
         since = date.fromisoformat(params["since"]) if params.get("since") else until - timedelta(days=DEFAULT_DAYS - 1)
     except ValueError:
         raise ValueError("since: must be a date as YYYY-MM-DD") from None
+    for name, day in (("since", since), ("until", until)):
+        if not EARLIEST <= day <= LATEST:
+            raise ValueError(f"{name}: must lie between {EARLIEST} and {LATEST}")
     if until < since:
         raise ValueError("until: must not be before since")
     if (until - since).days + 1 > MAX_DAYS:

@@ -95,6 +95,7 @@ def test_bad_parameters_and_missing_credentials_are_refused(tmp_path: Path) -> N
             ({"since": "yesterday"}, "since"),
             ({"since": "2026-11-02", "until": "2026-11-01"}, "until"),
             ({"since": "2020-01-01", "until": "2026-11-01"}, "since"),
+            ({"since": "9999-12-31", "until": "9999-12-31"}, "since"),
             ({"level": "ad"}, "level"),
             ({"format": "xml"}, "format"),
         ):
