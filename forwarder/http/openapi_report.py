@@ -10,7 +10,7 @@ from .report import FORMATS
 _DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 _PARAMETERS = {
     "since": (_DAY, "first advertiser day, inclusive (default: 6 days before until)"),
-    "until": (_DAY, "last advertiser day, inclusive (default: today, UTC)"),
+    "until": (_DAY, "last advertiser day, inclusive (default: today in the advertiser's time zone)"),
     "level": ({"type": "string", "enum": list(LEVELS), "default": "campaign"}, "rows per campaign, per day, or none"),
     "format": ({"type": "string", "enum": list(FORMATS), "default": "json"}, "JSON document or CSV lines"),
 }

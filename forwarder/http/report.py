@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..reporting.export import to_csv
-from ..reporting.report import LEVELS, ReportLevel, build_report
+from ..reporting.report import LEVELS, ReportLevel, advertisers_today, build_report
 from ..runtime import Runtime
 from .admin import require_admin
 
@@ -22,7 +22,7 @@ EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
 def report_range(params: dict[str, str], today: date) -> tuple[date, date]:
-    """`since` and `until` (YYYY-MM-DD, inclusive) from the query; by default the last 7 days through today."""
+    """`since` and `until` (YYYY-MM-DD, inclusive) from the query; by default the 7 days through `today`."""
     try:
         until = date.fromisoformat(params["until"]) if params.get("until") else today
     except ValueError:
@@ -60,7 +60,7 @@ async def report(request: Request) -> Response:
         return denied
     params = dict(request.query_params)
     try:
-        since, until = report_range(params, datetime.fromtimestamp(runtime.clock(), UTC).date())
+        since, until = report_range(params, await advertisers_today(runtime.store, runtime.clock()))
         level = report_level(params)
         fmt = params.get("format") or "json"
         if fmt not in FORMATS:

@@ -255,7 +255,7 @@ takes this source or app), <code>mixed</code> (destinations differ). Most freque
 <tr><th>event</th><th>source</th><th>reason</th><th>count</th><th>last seen</th><th>last event_id</th></tr>
 {_not_forwarded_rows(stats["not_forwarded"])}
 </table>
-{performance_section(runtime)}
+{performance_section()}
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}
 <script type="application/json" id="series">{series_json}</script>

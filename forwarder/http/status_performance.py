@@ -6,11 +6,8 @@ and a date range can be chosen without reloading the page (the range is kept in 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
-
-from ..runtime import Runtime
 
 KPI_COLUMNS = (
     ("spend", "spend"),
@@ -34,10 +31,9 @@ def _script() -> str:
     return resources.files("forwarder").joinpath("static", "performance.js").read_text()
 
 
-def performance_section(runtime: Runtime) -> str:
-    """The section's HTML and script; the tables and charts fill in once /v1/report answers."""
-    today = datetime.fromtimestamp(runtime.clock(), UTC).date()
-    since = today - timedelta(days=6)
+def performance_section() -> str:
+    """The section's HTML and script; the tables and charts fill in once /v1/report answers (by default the 7 days
+    through the advertiser's today, which the page then shows in its date fields)."""
     headers = "".join(f'<th data-kpi="{key}">{label}</th>' for key, label in KPI_COLUMNS)
     return f"""<h2 id="performance-title">Performance</h2>
 <p class="why">TikTok's spend and results per campaign, pulled with the Marketing API credential
@@ -45,8 +41,8 @@ def performance_section(runtime: Runtime) -> str:
 in each advertiser's currency; "-" is no value (nothing to divide by). Blended ROAS is revenue we forwarded that
 TikTok acknowledged, per day in the advertiser's time zone, divided by spend: it counts every sale we sent, where
 TikTok's ROAS counts only those it attributes to an ad.</p>
-<form id="performance-range"><label>since <input type="date" id="performance-since" value="{since}"></label>
-<label>until <input type="date" id="performance-until" value="{today}"></label> <button type="submit">Show</button>
+<form id="performance-range"><label>since <input type="date" id="performance-since"></label>
+<label>until <input type="date" id="performance-until"></label> <button type="submit">Show</button>
 <span id="performance-status"></span></form>
 <table id="performance-campaigns"><thead><tr><th>advertiser</th><th>campaign</th>{headers}</tr></thead>
 <tbody></tbody></table>

@@ -5,7 +5,7 @@ match-key coverage. Money is in each advertiser's currency; decimals are strings
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -134,6 +134,13 @@ def _coverage(events: Iterable[ForwardedEvent]) -> list[dict[str, Any]]:
         }
         for c in coverage(events)
     ]
+
+
+async def advertisers_today(store: Store, now: float) -> date:
+    """Today as the report's default last day: the latest calendar day any advertiser has reached in its time zone
+    (UTC's today before any pull), so a default range ends on the advertiser's own today."""
+    zones = {advertiser["timezone"] for advertiser in await store.report_advertisers()}
+    return max(datetime.fromtimestamp(now, ZoneInfo(zone)).date() for zone in zones or {"UTC"})
 
 
 async def build_report(

@@ -65,7 +65,9 @@
   }
 
   async function report(level) {
-    const query = new URLSearchParams({since: since.value, until: until.value, level});
+    const query = new URLSearchParams({level});
+    if (since.value) query.set('since', since.value);
+    if (until.value) query.set('until', until.value);
     // Against location.origin: a page opened as http://user:pass@host/ cannot fetch a URL resolved with credentials.
     const response = await fetch(new URL(`/v1/report?${query}`, location.origin), {credentials: 'same-origin'});
     const answer = await response.json();
@@ -75,9 +77,11 @@
 
   async function show() {
     status.textContent = 'loading';
-    location.hash = `since=${since.value}&until=${until.value}`;
     try {
       const [campaigns, days] = await Promise.all([report('campaign'), report('day')]);
+      since.value = days.since;  // the range the service chose when none was given
+      until.value = days.until;
+      if (location.hash.slice(1) || saved.get('chosen')) location.hash = `since=${since.value}&until=${until.value}`;
       const body = document.querySelector('#performance-campaigns tbody');
       body.replaceChildren();
       for (const advertiser of campaigns.advertisers) {
@@ -139,6 +143,7 @@
   if (saved.get('until')) until.value = saved.get('until');
   document.getElementById('performance-range').addEventListener('submit', event => {
     event.preventDefault();
+    saved.set('chosen', '1');
     show();
   });
   show();

@@ -55,7 +55,9 @@ def test_the_report_puts_tiktoks_figures_beside_what_we_forwarded(tmp_path: Path
 
         wait_for(ready)
         since = (today - timedelta(days=6)).isoformat()
-        days = client.get("/v1/report", params={"level": "day", "since": since}, headers=ADMIN).json()
+        # The range in the advertiser's days (the default `until` is today in UTC, which may be a day ahead).
+        window = {"since": since, "until": today.isoformat()}
+        days = client.get("/v1/report", params={"level": "day", **window}, headers=ADMIN).json()
         section = days["advertisers"][0]
         assert (section["currency"], section["timezone"]) == ("USD", "America/Los_Angeles")
         assert [r["day"] for r in section["rows"]][-1] == today.isoformat() and len(section["rows"]) == 7
@@ -72,7 +74,7 @@ def test_the_report_puts_tiktoks_figures_beside_what_we_forwarded(tmp_path: Path
         assert coverage["Purchase"]["events"] == 3 and coverage["Purchase"]["shares"]["email"] == "1.0000"
         assert days["pulls"][0]["result"] == "ok" and days["puller"]["problem"] is None
 
-        campaigns = client.get("/v1/report", params={"since": since}, headers=ADMIN).json()["advertisers"][0]
+        campaigns = client.get("/v1/report", params=window, headers=ADMIN).json()["advertisers"][0]
         assert {r["campaign_name"] for r in campaigns["rows"]} >= {"App installs - US broad", "Old test campaign"}
         assert sum(Decimal(r["figures"]["spend"]) for r in campaigns["rows"]) == spend
 
@@ -82,7 +84,7 @@ def test_the_report_puts_tiktoks_figures_beside_what_we_forwarded(tmp_path: Path
         assert float(scraped.split(spend_line)[1].split()[0]) == float(yesterday["figures"]["spend"])
         assert f'forwarder_report_kpi{{advertiser_id="{US}",kpi="cpi"}}' in scraped
 
-        exported = client.get("/v1/report", params={"since": since, "format": "csv"}, headers=ADMIN)
+        exported = client.get("/v1/report", params={**window, "format": "csv"}, headers=ADMIN)
         assert exported.headers["content-type"].startswith("text/csv")
         lines = list(csv.DictReader(io.StringIO(exported.text)))
         assert len(lines) == len(campaigns["rows"]) and lines[0]["advertiser_id"] == US
