@@ -75,7 +75,6 @@ async def sync_rate(tmp: Path, users: int) -> float:
     emulator = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "forwarder", "emulate", "--port", str(port)]
     with server(command, f"{emulator}/marketing/_control/state", tmp / "emulator.log"):
-        httpx.post(f"{emulator}/marketing/_control/script", json={"ready_after_s": 0}).raise_for_status()
         settings = Settings(
             audiences={"buyers": {"advertiser_id": ADVERTISER, "enter": {"event": "PURCHASE"}}},
             marketing={"access_token": "emulator-token"},
@@ -85,6 +84,8 @@ async def sync_rate(tmp: Path, users: int) -> float:
         try:
             await seed(store, settings, users)
             async with httpx.AsyncClient(timeout=60) as http:
+                ready = await http.post(f"{emulator}/marketing/_control/script", json={"ready_after_s": 0})
+                ready.raise_for_status()  # TikTok takes mappings a minute after creation; told so, at once
                 client = MarketingClient(http, f"{emulator}/marketing")
 
                 async def token() -> str:

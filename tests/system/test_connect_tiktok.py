@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import browser_tab, free_port, running
+from tests.browser import browser_tab
+from tests.processes import free_port, running
 from tests.rigs import write_config
 
 ADMIN_TOKEN = "connect-admin-token"
