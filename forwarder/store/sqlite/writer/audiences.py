@@ -31,6 +31,9 @@ _UPSERT = """INSERT INTO audience_members (audience, user_key, state, ids, held,
                  expires_at = excluded.expires_at, changed_at = excluded.changed_at, version = version + 1,
                  errored = NULL, attempts = 0, first_failure_at = NULL, next_attempt_at = 0"""
 _REFRESH = """UPDATE audience_members SET ids = ?, held = ?, expires_at = ? WHERE audience = ? AND user_key = ?"""
+# TikTok's request ids of the last sends, for support: the newest five (a sent request without one adds nothing).
+_REQUEST_IDS = """CASE WHEN ? IS NULL THEN request_ids ELSE json_insert(json_remove(request_ids,
+                      CASE WHEN json_array_length(request_ids) >= 5 THEN '$[0]' ELSE '$[99]' END), '$[#]', ?) END"""
 
 
 def user_key(ids: dict[str, str]) -> str:
@@ -158,10 +161,9 @@ def settle_members(
             updated = connection.execute(
                 f"""UPDATE audience_members SET synced = ?, synced_version = ?, lease_owner = NULL, lease_until = NULL,
                            attempts = 0, first_failure_at = NULL, problem = NULL, synced_at = ?,
-                           request_ids = json_insert(json_remove(request_ids, CASE WHEN json_array_length(request_ids)
-                               >= 5 THEN '$[0]' ELSE '$[99]' END), '$[#]', ?)
+                           request_ids = {_REQUEST_IDS}
                     WHERE {mine} RETURNING forget, state""",
-                (sent_state, version, now, request_id, audience, key, owner),
+                (sent_state, version, now, request_id, request_id, audience, key, owner),
             ).fetchone()
             if updated:
                 sent[sent_state] += 1
@@ -173,9 +175,8 @@ def settle_members(
             connection.execute(
                 f"""UPDATE audience_members SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
                            next_attempt_at = ?, first_failure_at = coalesce(first_failure_at, ?), problem = ?,
-                           errored = CASE WHEN ? = 'errored' THEN ? END,
-                           request_ids = CASE WHEN ? IS NULL THEN request_ids
-                                              ELSE json_insert(request_ids, '$[#]', ?) END
+                           errored = CASE WHEN ? = 'errored' THEN coalesce(?, 'errored') END,
+                           request_ids = {_REQUEST_IDS}
                     WHERE {mine}""",
                 (next_at, now, problem, outcome, problem, request_id, request_id, audience, key, owner),
             )
@@ -206,10 +207,16 @@ def forget_users(connection: sqlite3.Connection, counters: Counters, ids: list[t
     ).fetchall()]  # fmt: skip
     for key in keys:
         connection.execute("DELETE FROM audience_identities WHERE user_key = ?", (key,))
-        connection.execute("DELETE FROM audience_members WHERE user_key = ? AND synced = 'out'", (key,))
+        connection.execute(
+            "DELETE FROM audience_members WHERE user_key = ? AND synced = 'out' AND lease_owner IS NULL", (key,)
+        )
+        # A row leased is being sent: an add may reach TikTok after this, so it counts as held there (a delete
+        # follows whatever the sender settles; one too many deletes costs nothing).
         connection.execute(
             """UPDATE audience_members SET state = 'out', forget = 1, version = version + 1, changed_at = ?,
-                      errored = NULL, attempts = 0, next_attempt_at = 0, held = NULL WHERE user_key = ?""",
+                      synced = CASE WHEN lease_owner IS NULL THEN synced ELSE 'in' END, errored = NULL,
+                      attempts = 0, first_failure_at = NULL, problem = NULL, next_attempt_at = 0, held = NULL
+               WHERE user_key = ?""",
             (now, key),
         )
     return len(keys)
@@ -243,7 +250,8 @@ def begin_creation(
 
 
 def reset_synced(connection: sqlite3.Connection, counters: Counters, audience: str, now: float) -> None:
-    """A new TikTok audience holds nobody: every member is to be sent again."""
+    """A new TikTok audience holds nobody: every member is to be sent again, and the forgotten need no delete."""
+    connection.execute("DELETE FROM audience_members WHERE audience = ? AND forget", (audience,))
     connection.execute(
         """UPDATE audience_members SET synced = 'out', synced_version = 0, errored = NULL, attempts = 0,
                   next_attempt_at = 0, first_failure_at = NULL WHERE audience = ?""",
