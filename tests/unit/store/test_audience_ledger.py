@@ -24,18 +24,20 @@ ALL_TYPES = ("email", "phone", "idfa", "gaid")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        opened = make_store(StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"))
-        await opened.open()
-        yield opened
-        await opened.close()
+        yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
-        with postgres_database() as url:
-            opened = make_store(StoreSettings(url=url))
-            await opened.open()
-            yield opened
-            await opened.close()
+        with postgres_database() as url:  # a database of its own, dropped afterwards
+            yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = make_store(StoreSettings(url=store_url))
+    await opened.open()
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def settle_members(
     connection: sqlite3.Connection, counters: Counters, owner: str, audience: str, rows: list[SettleRow], now: float
 ) -> None:
     """TikTok's answer for claimed rows; rows whose lease another replica took since are left to it."""
-    day = _day(now)
+    day = utc_day(now)
     sent = {"in": 0, "out": 0}
     for key, version, outcome, sent_state, next_at, problem, request_id in rows:
         mine = "audience = ? AND user_key = ? AND lease_owner = ?"
@@ -266,5 +266,5 @@ def _summed(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, 
     return [(*key, value) for key, value in totals.items()]
 
 
-def _day(now: float) -> str:
+def utc_day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
