@@ -3,7 +3,6 @@ signals applied at ingest, the timers, claims with leases, settlements, forget, 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,15 +11,16 @@ from typing import Any
 import pytest
 
 from forwarder.settings import StoreSettings
-from forwarder.store import IngestWrite, Store, make_store
+from forwarder.store import Store, make_store
 from forwarder.store.audiences import AudienceSignal, Settlement
+from tests.audience_signals import ingest as ingest_signals
+from tests.audience_signals import signal as audience_signal
 from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = float(int(time.time()))
 LEASE = 60.0
 EMAIL, EMAIL_2, IDFA, PHONE = "e" * 64, "f" * 64, "a" * 64, "b" * 64
-ALL_TYPES = ("email", "phone", "idfa", "gaid")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,25 +46,12 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def signal(
-    action: str,
-    event_id: str,
-    at: float = NOW,
-    *,
-    audience: str = "trial",
-    due_at: float | None = None,
-    expires_at: float | None = None,
-    consent: str | None = None,
-    types: tuple[str, ...] = ALL_TYPES,
-    **ids: str,
-) -> AudienceSignal:
-    return AudienceSignal(
-        audience, action, event_id, json.dumps(ids), json.dumps(list(types)), at, due_at, expires_at, consent
-    )
+def signal(action: str, event_id: str, at: float = NOW, **kwargs: Any) -> AudienceSignal:
+    return audience_signal(action, event_id, at, **kwargs)
 
 
 async def ingest(store: Store, *signals: AudienceSignal, now: float = NOW) -> None:
-    assert await store.enqueue(IngestWrite(items=[], audience_signals=list(signals)), now) == []
+    await ingest_signals(store, *signals, now=now)
 
 
 def synced(claims: list[Any], now: float = NOW, request_id: str = "req") -> list[Settlement]:
