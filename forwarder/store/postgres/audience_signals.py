@@ -26,7 +26,7 @@ _UPSERT = """INSERT INTO audience_members (audience, user_key, state, ids, held,
                  held = excluded.held, entered_at = excluded.entered_at, due_at = excluded.due_at,
                  expires_at = excluded.expires_at, changed_at = excluded.changed_at,
                  version = audience_members.version + 1, errored = NULL, attempts = 0, first_failure_at = NULL,
-                 next_attempt_at = 0"""
+                 next_attempt_at = 0, forget = excluded.state = 'out' AND audience_members.forget"""
 _REFRESH = "UPDATE audience_members SET ids = $1, held = $2, expires_at = $3 WHERE audience = $4 AND user_key = $5"
 
 

@@ -54,7 +54,7 @@ async def ingest(store: Store, *signals: AudienceSignal, now: float = NOW) -> No
     await ingest_signals(store, *signals, now=now)
 
 
-def synced(claims: list[Any], now: float = NOW, request_id: str = "req") -> list[Settlement]:
+def synced(claims: list[Any], now: float = NOW, request_id: str | None = "req") -> list[Settlement]:
     return [Settlement(c.user_key, c.version, "synced", c.state, now, None, request_id) for c in claims]
 
 
@@ -225,7 +225,8 @@ async def test_a_retry_waits_and_keeps_when_the_failures_began(store: Store) -> 
 async def test_an_errored_member_is_not_claimed_until_its_state_changes_again(store: Store) -> None:
     await ingest(store, signal("enter", "e1", email=EMAIL))
     [claim] = await store.audiences.claim("A", "trial", 10, NOW, LEASE)
-    gave_up = Settlement(claim.user_key, claim.version, "errored", "in", NOW + 1, "invalid_identifier", None)
+    gave_up = Settlement(claim.user_key, claim.version, "errored", "in", NOW + 1, None, None)  # even unexplained
+    await store.audiences.settle("B", "trial", [gave_up], NOW + 1)  # not B's to settle: counts nothing
     await store.audiences.settle("A", "trial", [gave_up], NOW + 1)
     assert await store.audiences.claim("A", "trial", 10, NOW + 100_000, LEASE) == []
     got = await figures(store)
@@ -268,6 +269,27 @@ async def test_forget_of_a_member_being_added_still_deletes_it_at_tiktok(store: 
     await ingest(store, signal("enter", "e2", NOW + 4, email=EMAIL), now=NOW + 4)
     [claim] = await store.audiences.claim("A", "trial", 10, NOW + 4, LEASE)
     assert claim.version == 1  # the forgotten row left once TikTok confirmed the delete
+
+
+async def test_a_forgotten_member_entering_again_before_the_delete_is_a_member_again(store: Store) -> None:
+    await ingest(store, signal("enter", "e1", email=EMAIL))
+    await store.audiences.settle("A", "trial", synced(await store.audiences.claim("A", "trial", 10, NOW, LEASE)), NOW)
+    await store.audiences.forget([("email", EMAIL)], NOW + 1)
+    await ingest(store, signal("enter", "e2", NOW + 2, email=EMAIL), now=NOW + 2)
+    assert await store.audiences.claim("A", "trial", 10, NOW + 2, LEASE) == []  # TikTok holds them: nothing to do
+    row = await member(store, ("email", EMAIL))
+    assert (row["state"], row["synced"], row["forgetting"]) == ("in", "in", False)
+
+
+async def test_the_newest_five_request_ids_are_kept(store: Store) -> None:
+    await ingest(store, signal("enter", "e1", email=EMAIL))
+    for n in range(7):
+        [claim] = await store.audiences.claim("A", "trial", 10, NOW + n, LEASE)
+        retry = Settlement(claim.user_key, claim.version, "retry", "in", NOW + n + 1, "server_error", f"req-{n}")
+        await store.audiences.settle("A", "trial", [retry], NOW + n)
+    [claim] = await store.audiences.claim("A", "trial", 10, NOW + 7, LEASE)
+    await store.audiences.settle("A", "trial", synced([claim], request_id=None), NOW + 7)
+    assert (await member(store, ("email", EMAIL)))["request_ids"] == [f"req-{n}" for n in range(2, 7)]
 
 
 async def test_begin_creation_lets_one_owner_at_a_time_and_none_once_the_audience_exists(store: Store) -> None:

@@ -29,7 +29,8 @@ _UPSERT = """INSERT INTO audience_members (audience, user_key, state, ids, held,
              ON CONFLICT (audience, user_key) DO UPDATE SET state = excluded.state, ids = excluded.ids,
                  held = excluded.held, entered_at = excluded.entered_at, due_at = excluded.due_at,
                  expires_at = excluded.expires_at, changed_at = excluded.changed_at, version = version + 1,
-                 errored = NULL, attempts = 0, first_failure_at = NULL, next_attempt_at = 0"""
+                 errored = NULL, attempts = 0, first_failure_at = NULL, next_attempt_at = 0,
+                 forget = CASE WHEN excluded.state = 'out' THEN forget ELSE 0 END"""  # entering after a forget: new
 _REFRESH = """UPDATE audience_members SET ids = ?, held = ?, expires_at = ? WHERE audience = ? AND user_key = ?"""
 # TikTok's request ids of the last sends, for support: the newest five (a sent request without one adds nothing).
 _REQUEST_IDS = """CASE WHEN ? IS NULL THEN request_ids ELSE json_insert(json_remove(request_ids,
@@ -155,6 +156,7 @@ def settle_members(
     """TikTok's answer for claimed rows; rows whose lease another replica took since are left to it."""
     day = utc_day(now)
     sent = {"in": 0, "out": 0}
+    errored = 0  # given up on by this owner (a fenced answer counts nothing)
     for key, version, outcome, sent_state, next_at, problem, request_id in rows:
         mine = "audience = ? AND user_key = ? AND lease_owner = ?"
         if outcome == "synced":
@@ -172,7 +174,7 @@ def settle_members(
                         "DELETE FROM audience_members WHERE audience = ? AND user_key = ?", (audience, key)
                     )
         elif outcome in ("retry", "errored"):
-            connection.execute(
+            failed = connection.execute(
                 f"""UPDATE audience_members SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
                            next_attempt_at = ?, first_failure_at = coalesce(first_failure_at, ?), problem = ?,
                            errored = CASE WHEN ? = 'errored' THEN coalesce(?, 'errored') END,
@@ -180,10 +182,10 @@ def settle_members(
                     WHERE {mine}""",
                 (next_at, now, problem, outcome, problem, request_id, request_id, audience, key, owner),
             )
+            errored += failed.rowcount if outcome == "errored" else 0
         else:  # release: paused, nothing was sent
             connection.execute(f"UPDATE audience_members SET lease_owner = NULL, lease_until = NULL WHERE {mine}",
                                (audience, key, owner))  # fmt: skip
-    errored = sum(1 for row in rows if row[2] == "errored")
     bump(
         connection,
         [("audience", audience, "sent", sent["in"] + sent["out"]), ("audience", audience, "errored", errored)],
