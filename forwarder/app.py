@@ -20,6 +20,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from .audiences.gauges import AudienceGauges
+from .audiences.signals import AudienceRules
+from .audiences.sync import AudienceSync
 from .delivery.destination import Destination
 from .delivery.loop import DeliveryWorker
 from .delivery.passes import Delivery
@@ -27,6 +30,8 @@ from .destination_kinds import Shared, build_destinations
 from .emulators import create_emulators
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
+from .http.audiences import forget_user, list_audiences, show_audience
+from .http.connect import connect_callback, connect_tiktok, connection_state, disconnect
 from .http.dead_letters import list_dead, replay_dead
 from .http.events import EventsEndpoint
 from .http.openapi import openapi
@@ -125,10 +130,20 @@ def create_app(
                     KeyRing(settings.sources),
                     destinations_for(settings),
                     loaded_at=time.time(),
+                    audience_rules=AudienceRules(settings.audiences),
                 )
                 runtime = Runtime(snapshot, store, clock, config_file=config_file, destinations_for=destinations_for)
                 runtime.reload_peers = peers_in(environment.reload_dir)
-                runtime.marketing = Connection(settings, store, marketing_http, clock, scrubber.scrub)
+                runtime.marketing = Connection(
+                    settings,
+                    store,
+                    marketing_http,
+                    clock,
+                    scrubber.scrub,
+                    remember_secrets=scrubber.extend,
+                    on_state=runtime.metrics.set_marketing_state,
+                )
+                marketing_probe = asyncio.create_task(runtime.marketing.watch(stop_watching))
                 delivery = Delivery(
                     store=store,
                     destinations=snapshot.destinations,
@@ -141,6 +156,17 @@ def create_app(
                     runtime.worker = DeliveryWorker(delivery, runtime.wakeups, settings.store)
                     runtime.worker.start()
                 watcher = asyncio.create_task(watch_config(runtime, stop_watching)) if settings.watch_config else None
+                audience_sync = AudienceSync(
+                    store,
+                    lambda: runtime.settings,
+                    runtime.marketing.client,
+                    runtime.marketing.token,
+                    _owner_id(),
+                    clock,
+                )
+                runtime.audience_sync = audience_sync
+                runtime.audience_gauges = AudienceGauges(runtime.metrics.registry)
+                syncing = asyncio.create_task(audience_sync.run(stop_watching))
                 runtime.overloaded = await assess(runtime)
                 pressure = asyncio.create_task(watch_pressure(runtime, stop_watching))
                 listener = asyncio.create_task(listen_for_events(runtime, stop_watching))
@@ -162,6 +188,10 @@ def create_app(
                 stop_watching.set()
                 await pressure
                 await listener
+                await syncing
+                marketing_probe.cancel()  # a probe waiting on TikTok must not hold the shutdown
+                with contextlib.suppress(asyncio.CancelledError):
+                    await marketing_probe
                 if follower is not None:
                     await follower
                 if watcher is not None:
@@ -184,6 +214,13 @@ def create_app(
         Route("/v1/admin/dead", list_dead, methods=["GET"]),
         Route("/v1/admin/dead/replay", replay_dead, methods=["POST"]),
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
+        Route("/v1/audiences", list_audiences, methods=["GET"]),
+        Route("/v1/audiences/{name}", show_audience, methods=["GET"]),
+        Route("/v1/users/forget", forget_user, methods=["POST"]),
+        Route("/connect/tiktok", connect_tiktok, methods=["GET"]),
+        Route("/connect/tiktok/callback", connect_callback, methods=["GET"]),
+        Route("/v1/marketing/connection", connection_state, methods=["GET"]),
+        Route("/v1/marketing/disconnect", disconnect, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -106,6 +106,13 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",  # any worker that refused
         )
+        self.marketing_connection = Gauge(
+            "forwarder_marketing_connection_state",
+            "1 for the Marketing API connection's state now (connected, expired, revoked, ...), 0 for the others",
+            ["state"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self.ingest_latency = Histogram(
             "forwarder_ingest_request_seconds",
             "POST /v1/events handling time, commit included",
@@ -210,6 +217,11 @@ class Metrics:
         refused = outcome.get("refused")
         self.reloads.labels(outcome["trigger"], refused or "applied").inc()
         self.reload_refused.set(1 if refused else 0)
+
+    def set_marketing_state(self, state: str, states: Sequence[str]) -> None:
+        """The latest probe of the Marketing API connection: its state 1, every other one 0."""
+        for name in states:
+            self.marketing_connection.labels(name).set(1 if name == state else 0)
 
     def render(self) -> bytes:
         if METRICS_DIR in os.environ:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .audiences.signals import AudienceRules
 from .delivery.loop import DeliveryWorker, Wakeups
 from .keys import KeyRing
 from .mapping.not_forwarded import QuietLog
@@ -24,6 +25,8 @@ from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:
+    from .audiences.gauges import AudienceGauges
+    from .audiences.sync import AudienceSync
     from .delivery.destination import Destination
     from .marketing.connection import Connection
     from .reload.peers import ReloadPeers
@@ -38,6 +41,7 @@ class Snapshot:
     keyring: KeyRing
     destinations: Mapping[str, Destination]
     loaded_at: float
+    audience_rules: AudienceRules = field(default_factory=lambda: AudienceRules({}))
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Runtime:
     not_forwarded_log: QuietLog = field(default_factory=QuietLog)  # at most a line per name sent nowhere a minute
     reload_peers: ReloadPeers | None = None  # with several workers: how a reload reaches the others
     marketing: Connection | None = None  # TikTok's Marketing API: audiences and reports
+    audience_sync: AudienceSync | None = None
+    audience_gauges: AudienceGauges | None = None
     # Builds the delivery destinations of a settings snapshot (at start and on each reload).
     destinations_for: Callable[[Settings], Mapping[str, Destination]] = lambda settings: {}
 
@@ -81,7 +87,9 @@ class Runtime:
 
     def snapshot_of(self, settings: Settings, routing: Routing, loaded_at: float) -> Snapshot:
         """A new snapshot for `settings` and `routing`: its key ring and destinations built from them."""
-        return Snapshot(settings, routing, KeyRing(settings.sources), self.destinations_for(settings), loaded_at)
+        destinations = self.destinations_for(settings)
+        rules = AudienceRules(settings.audiences)
+        return Snapshot(settings, routing, KeyRing(settings.sources), destinations, loaded_at, rules)
 
     def wake_delivery(self, destinations: set[str] | None = None) -> None:
         self.wakeups.wake(destinations)

@@ -78,5 +78,6 @@ class AudienceSyncSettings(_Section):
     lease_s: float = Field(60.0, gt=0)  # a replica's claim on members it is syncing (kill -9: taken back after)
     retry_base_s: float = Field(5.0, gt=0)
     retry_cap_s: float = Field(900.0, gt=0)
+    probe_after_s: float = Field(60.0, gt=0)  # an advertiser paused by a refused credential is tried again then
     size_poll_h: float = Field(24.0, gt=0)  # how often audience sizes are read from TikTok
     mode: Literal["live"] = "live"  # live rules only (past-behaviour rules are the next step)

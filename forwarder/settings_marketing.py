@@ -36,6 +36,8 @@ class MarketingSettings(_Section):
     # per app and token, answering 40100 beyond it. Braze quotes 50 requests/s for the segment API.
     requests_per_s: float = Field(50.0, gt=0)
     timeout_s: float = Field(10.0, gt=0)
+    # How often the connection's health is probed (it is also probed when the credential changes).
+    probe_interval_s: float = Field(300.0, gt=0)
 
     @field_validator("advertiser_ids", mode="before")
     @classmethod

@@ -1,5 +1,5 @@
 """The `forwarder` console script: serve, reload, check, stats, explain, mappings diff, events show, conflicts,
-emulate."""
+audiences, users forget, emulate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
+from .audiences import add_commands as add_audience_commands
 from .records import conflicts, dead, event_ledger, mappings_diff, stats
 from .service import check, emulate, explain_event, reload, serve
 
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("conflict_id", type=int, help="the `id` that `conflicts list` shows")
     p.add_argument("--config", type=Path, help=config_help)
     p.set_defaults(run=conflicts)
+
+    add_audience_commands(commands, config_help, format_help)
 
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -21,6 +21,7 @@ from ..mapping.planning import Plan
 from ..runtime import Runtime
 from ..shape import shape_problem
 from ..store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
+from ..store.audiences import AudienceSignal
 from ..store.base import CounterKey
 from .auth import signature_problem
 from .requests import admit, read_body, refusal
@@ -111,7 +112,9 @@ async def accept_events(
 ) -> Response:
     """Validate, map and store events in our inbound format: the path shared by `/v1/events` and postbacks."""
     now = runtime.clock()
-    routing = runtime.routing  # one snapshot for the whole request
+    snapshot = runtime.snapshot  # one snapshot for the whole request
+    routing, audience_rules = snapshot.routing, snapshot.audience_rules
+    signals: list[AudienceSignal] = []
     counters: Counter[CounterKey] = Counter({("source", source, "received"): len(raw_events)})
     rejected: list[dict[str, Any]] = []
     plans = []
@@ -136,6 +139,10 @@ async def accept_events(
             counters["destination", item.destination, "received"] += 1
         if plan.orders:
             orders = True
+        if audience_rules.names and plan.document is not None and plan.event_id is not None:
+            signals += audience_rules.signals(
+                event.event, plan.event_id, plan.document, event.timestamp, event.limited_data_use
+            )
         plans.append(plan)
         names.append(event.event)
         indexes.append(index)
@@ -154,6 +161,7 @@ async def accept_events(
         if plan.stored_document is not None and plan.event_id is not None
     ]
     write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
+    write.audience_signals = signals
     if orders:  # rare: events with an order id; their claims' indexes count within the whole write
         write.orders = _order_claims(plans)
     if unsent:

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from .. import __version__
 from ..events import InboundEvent
+from .openapi_marketing import marketing_paths
 from .openapi_postbacks import postback_body, postback_query
 from .openapi_schemas import ANSWER, ERROR, OBJECT
 
@@ -243,6 +244,7 @@ def openapi_document() -> dict[str, Any]:
                 )
             },
             "/openapi.json": {"get": _operation("This description", {"200": _json("OpenAPI 3.1", OBJECT)}, [])},
+            **marketing_paths(_operation, _json, _ADMIN_ERRORS, _ADMIN_POST_ERRORS, _ADMIN),
         },
     }
 

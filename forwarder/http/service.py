@@ -7,6 +7,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..audiences.report import audience_documents
 from ..runtime import Runtime
 from ..stats import collect_stats
 from .admin import require_admin
@@ -69,4 +70,6 @@ async def metrics(request: Request) -> Response:
     if runtime.settings.admin_token is not None and (denied := require_admin(request, runtime)):
         return denied
     runtime.metrics.refresh_queue(await runtime.store.stats(runtime.clock()))
+    if runtime.audience_gauges is not None and runtime.settings.audiences:
+        runtime.audience_gauges.refresh(await audience_documents(runtime.store, runtime.settings))
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -13,11 +13,14 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ..audiences.report import audience_documents
 from ..events import utc_iso
 from ..mapping.tables import Rule
 from ..runtime import Runtime
 from ..stats import collect_stats
 from .admin import require_admin
+from .status_audiences import audience_sections
+from .tiktok_connection import tiktok_connection_section
 
 OUTCOMES = ("accepted", "delivered", "failed", "duplicates")
 _COLORS = {"accepted": "#1a73e8", "delivered": "#137333", "failed": "#b3261e", "duplicates": "#9aa0a6"}
@@ -213,6 +216,7 @@ async def status_page(request: Request) -> Response:
     series = chart_series(await runtime.store.series(now - 86400), now)
     errors = errors_by_event(await runtime.store.recent_errors(100), 10)
     conflicts = await runtime.store.order_conflicts(10)
+    audiences = await audience_documents(runtime.store, runtime.settings)
     legend = "".join(f'<span><i style="background:{c}"></i>{o}</span>' for o, c in _COLORS.items())
     series_json = json.dumps(series).replace("</", "<\\/")
     headers = "".join(f"<th>{metric.replace('_', ' ')}</th>" for metric in COUNTS)
@@ -227,6 +231,7 @@ async def status_page(request: Request) -> Response:
 <table id="destinations"><tr><th>destination</th><th>state</th>{headers}<th>oldest pending</th></tr>
 {_destination_rows(stats)}
 </table>
+{await tiktok_connection_section(runtime, dict(request.query_params))}
 <h2>Events by outcome</h2>
 <div class="legend">{legend}</div>
 <p>Last hour (5-minute bars)</p><svg id="chart-hour" width="640" height="170" role="img"></svg>
@@ -254,6 +259,9 @@ takes this source or app), <code>mixed</code> (destinations differ). Most freque
 <tr><th>event</th><th>source</th><th>reason</th><th>count</th><th>last seen</th><th>last event_id</th></tr>
 {_not_forwarded_rows(stats["not_forwarded"])}
 </table>
+<h2>Audiences</h2>
+<p class="why">Kept in sync with TikTok from event rules; the same figures: <code>GET /v1/audiences</code>.</p>
+{audience_sections(audiences)}
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}
 <script type="application/json" id="series">{series_json}</script>

@@ -12,6 +12,7 @@ from ..problems import Problem
 from ..settings import Settings, config_file_in_use, load_settings
 from ..settings_problems import settings_problems, usable_settings
 from ..setup_check import check_setup
+from .audience_check import audience_problems
 from .tables import MappingTable, load_mappings, load_table
 
 __all__ = ["EventNameCheck", "Problem", "check_all", "check_mappings", "check_settings_file"]
@@ -77,7 +78,7 @@ def check_mappings(
                 problem = check_event_name(str(table.path), key, rule.event, destination.event_source, name)
                 if problem is not None:
                     problems.append(problem)
-    return tables, problems
+    return tables, problems + audience_problems(settings)
 
 
 def check_all(

@@ -29,6 +29,7 @@ class Plan:
     stored_document: bytes | None = None  # the event without personal data in the clear (stored_event.py)
     errors: list[dict[str, str]] = field(default_factory=list)
     orders: list[OrderClaim] | None = None  # items that carry an order id (`item` counts within `items`)
+    document: dict[str, Any] | None = None  # what rules read: the event as posted, personal data hashed
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Routing:
             user = self.payloads.hashed_user(event, self.settings)
             posted = raw if raw is not None else event.model_dump(mode="json")
             document = mapping_document(posted, user, event_id)
+            plan.document = document
             if self.settings.store.keep_inbound_h > 0:
                 plan.stored_document = stored_document(document)
             for name, destination in self.destinations_for(source, event):

@@ -54,7 +54,8 @@ async def authorisation_page(state: MarketingState, request: Request) -> Respons
     return _page(
         "Authorize",
         f"<p>App {html.escape(app_id)} asks to manage these ad accounts:</p><ul>{advertisers}</ul>"
-        f'<form method="get" action="{AUTH_PAGE}/confirm">{hidden}'
+        # Relative: the page is also served under a mount (`/_emulator/marketing/portal/auth`).
+        f'<form method="get" action="auth/confirm">{hidden}'
         '<button type="submit" id="authorize">Authorize</button></form>',
     )
 

@@ -28,6 +28,7 @@ class MemberClaim(NamedTuple):
     state: str  # in | out: what to make TikTok hold
     ids: dict[str, str]
     version: int
+    first_failure_at: float | None = None  # when sending this change first failed: the retry horizon counts from it
 
 
 class Settlement(NamedTuple):

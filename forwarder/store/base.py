@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ..errors import Outcome
 from .audiences import AudienceLedger, AudienceSignal
+from .marketing import MarketingStore
 
 
 class State(IntEnum):
@@ -187,7 +188,9 @@ class DeadFilter:
         return [(condition, value) for condition, value in wanted if value is not None]
 
 
-class Store(Protocol):
+class Store(MarketingStore, Protocol):
+    """Every backend; the Marketing API connection's methods are in `MarketingStore` (marketing.py)."""
+
     audiences: AudienceLedger  # the audience membership ledger (store/audiences.py)
 
     async def open(self) -> None: ...

@@ -62,7 +62,8 @@ def test_metrics_move_as_events_flow(tmp_path: Path) -> None:
     assert value(after, "forwarder_events_not_forwarded_total", event="NOPE", reason="unmapped") == 1
     labels = {name for (_, pairs) in after for name, _ in pairs}
     # `event` is an inbound event name, for events sent nowhere only, and bounded (test_not_forwarded.py).
-    assert labels <= {"source", "field", "destination", "reason", "tiktok_code", "status", "le", "event"}
+    # `state` is the Marketing API connection's, one of marketing/health.py's STATES.
+    assert labels <= {"source", "field", "destination", "reason", "tiktok_code", "status", "le", "event", "state"}
     assert not any(v == "a" for (_, pairs) in after for _, v in pairs)  # no event id became a label
 
 

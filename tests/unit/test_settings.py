@@ -41,10 +41,14 @@ def _fields(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 def test_every_setting_is_in_the_example_config() -> None:
     from forwarder.settings import DestinationSettings, SourceSettings
+    from forwarder.settings_audiences import AudienceSettings
 
     documented = _documented_keys(EXAMPLE.read_text())
-    expected = (_fields(Settings) - {"sources", "destinations"}) | {f"sources.{k}" for k in SourceSettings.model_fields}
+    expected = (_fields(Settings) - {"sources", "destinations", "audiences"}) | {
+        f"sources.{k}" for k in SourceSettings.model_fields
+    }
     expected |= {f"destinations.{k}" for k in DestinationSettings.model_fields}
+    expected |= {f"audiences.{k}" for k in AudienceSettings.model_fields}
     assert expected - documented == set()
 
 

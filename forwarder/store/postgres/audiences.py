@@ -34,7 +34,7 @@ _CLAIM = """WITH picked AS (
               ORDER BY changed_at LIMIT $3 FOR UPDATE SKIP LOCKED)
             UPDATE audience_members AS m SET lease_owner = $4, lease_until = $5 FROM picked
             WHERE m.audience = picked.audience AND m.user_key = picked.user_key
-            RETURNING m.user_key, m.state, m.ids, m.version, m.changed_at"""
+            RETURNING m.user_key, m.state, m.ids, m.version, m.first_failure_at, m.changed_at"""
 # TikTok's request ids of the last sends, for support: the newest five (a request without one adds nothing).
 _REQUEST_IDS = """CASE WHEN $4::text IS NULL THEN request_ids ELSE (
                     SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(request_ids || jsonb_build_array($4::text))
@@ -78,7 +78,10 @@ class PostgresAudienceLedger:
         async with self._store._connection() as connection:
             rows = await connection.fetch(_CLAIM, audience, now, limit, owner, now + lease_s)
         rows = sorted(rows, key=lambda row: (row["changed_at"], row["user_key"]))  # oldest change first
-        return [MemberClaim(r["user_key"], r["state"], json.loads(r["ids"]), r["version"]) for r in rows]
+        return [
+            MemberClaim(r["user_key"], r["state"], json.loads(r["ids"]), r["version"], r["first_failure_at"])
+            for r in rows
+        ]
 
     async def settle(self, owner: str, audience: str, settlements: list[Settlement], now: float) -> None:
         """TikTok's answer for claimed rows; rows whose lease another replica took since are left to it."""

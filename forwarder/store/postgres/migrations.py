@@ -100,6 +100,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # The credential Connect TikTok obtained (one at a time: id 1), and the OAuth states handed out, by digest.
+        "m010_marketing_connection",
+        """
+        CREATE TABLE marketing_credential (
+          id smallint PRIMARY KEY CHECK (id = 1), access_token text NOT NULL, refresh_token text,
+          access_expires_at double precision, refresh_expires_at double precision, advertiser_ids text[] NOT NULL,
+          scopes text[] NOT NULL, connected_at double precision NOT NULL);
+        CREATE TABLE oauth_states (
+          state_digest text PRIMARY KEY, created_at double precision NOT NULL, expires_at double precision NOT NULL);
+        """,
+    ),
+    (
         # The audience membership ledger, as SQLite's m011_audiences (store/postgres/audiences.py says how it is
         # used); identities hashed only. `dirty` marks the rows to send to TikTok.
         "m011_audiences",

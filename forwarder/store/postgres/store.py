@@ -31,13 +31,14 @@ from ..base import (
     Resolution,
     Stored,
 )
+from ..marketing import MarketingCredential
 from ..views import (
     RECENT_ERRORS,
     STATS_QUERIES,
     error_entry,
     stats_document,
 )
-from . import admin, delivery, ingest, orders, purge, reads
+from . import admin, delivery, ingest, marketing, orders, purge, reads
 from .audiences import PostgresAudienceLedger
 from .counters import CHANNEL
 from .migrations import migrate
@@ -233,3 +234,23 @@ class PostgresStore:
     async def replay_dead(self, where: DeadFilter, now: float) -> int:
         async with self._connection() as connection:
             return await admin.replay_dead(connection, where, now)
+
+    async def save_marketing_credential(self, credential: MarketingCredential) -> None:
+        async with self._connection() as connection:
+            await marketing.save_credential(connection, credential)
+
+    async def marketing_credential(self) -> MarketingCredential | None:
+        async with self._connection(transaction=False) as connection:
+            return await marketing.credential(connection)
+
+    async def delete_marketing_credential(self) -> bool:
+        async with self._connection() as connection:
+            return str(await connection.execute("DELETE FROM marketing_credential")) != "DELETE 0"
+
+    async def create_oauth_state(self, state_digest: str, now: float, expires_at: float) -> None:
+        async with self._connection() as connection:
+            await marketing.create_state(connection, state_digest, now, expires_at)
+
+    async def consume_oauth_state(self, state_digest: str, now: float) -> bool:
+        async with self._connection() as connection:
+            return await marketing.consume_state(connection, state_digest, now)

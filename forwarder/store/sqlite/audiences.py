@@ -28,7 +28,7 @@ class SQLiteAudienceLedger:
 
     async def claim(self, owner: str, audience: str, limit: int, now: float, lease_s: float) -> list[MemberClaim]:
         rows = await self._store._write(writer.claim_members, owner, audience, limit, now, lease_s)
-        return [MemberClaim(key, state, json.loads(ids), version) for key, state, ids, version in rows]
+        return [MemberClaim(key, state, json.loads(ids), version, failed) for key, state, ids, version, failed in rows]
 
     async def settle(self, owner: str, audience: str, settlements: list[Settlement], now: float) -> None:
         rows = [

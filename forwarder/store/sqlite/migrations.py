@@ -206,6 +206,22 @@ def m011_audiences(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m010_marketing_connection(db: sqlite_utils.Database) -> None:
+    # The credential Connect TikTok obtained (one at a time: id 1), and the OAuth states handed out, by digest so
+    # a copy of the database cannot complete someone's authorisation.
+    db.execute(
+        """CREATE TABLE marketing_credential (
+             id INTEGER PRIMARY KEY CHECK (id = 1), access_token TEXT NOT NULL, refresh_token TEXT,
+             access_expires_at REAL, refresh_expires_at REAL, advertiser_ids TEXT NOT NULL, scopes TEXT NOT NULL,
+             connected_at REAL NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE oauth_states (
+             state_digest TEXT PRIMARY KEY, created_at REAL NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"""
+    )
+
+
 def make_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
     group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""

@@ -1,11 +1,14 @@
-"""The SQLite store's longer reads: an event's ledger and the dead letters; plain functions on a read connection."""
+"""The SQLite store's longer reads: an event's ledger, the dead letters, the Marketing API credential; plain functions
+on a read connection."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 from ..base import ORDER_MATCH_COLUMNS, DeadFilter
+from ..marketing import MarketingCredential
 from ..views import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, delivery_entry, received_entry
 
 
@@ -71,3 +74,22 @@ def dead_where(where: DeadFilter) -> tuple[str, list[Any]]:
     conditions = where.conditions()
     clause = " AND ".join(["state = 3", *(f"{condition} ?" for condition, _ in conditions)])
     return clause, [value for _, value in conditions]
+
+
+def credential_row(c: MarketingCredential) -> tuple[Any, ...]:
+    """The columns of marketing_credential after its id, as the writer stores them (lists as JSON text)."""
+    ids, scopes = json.dumps(list(c.advertiser_ids)), json.dumps(list(c.scopes))
+    return (c.access_token, c.refresh_token, c.access_expires_at, c.refresh_expires_at, ids, scopes, c.connected_at)
+
+
+def marketing_credential(connection: sqlite3.Connection) -> MarketingCredential | None:
+    row = connection.execute(
+        """SELECT access_token, refresh_token, access_expires_at, refresh_expires_at, advertiser_ids, scopes,
+                  connected_at FROM marketing_credential"""
+    ).fetchone()
+    if row is None:
+        return None
+    token, refresh, expires_at, refresh_expires_at, ids, scopes, connected_at = row
+    return MarketingCredential(
+        token, tuple(json.loads(ids)), tuple(json.loads(scopes)), connected_at, expires_at, refresh, refresh_expires_at
+    )

@@ -26,6 +26,7 @@ from ..base import (
     Resolution,
     Stored,
 )
+from ..marketing import MarketingCredential
 from ..views import (
     RECENT_ERRORS,
     STATS_QUERIES,
@@ -259,6 +260,23 @@ class SQLiteStore:
             ).fetchall()
         )
         return [(bucket, name, metric, value) for bucket, name, metric, value in rows]
+
+    async def save_marketing_credential(self, credential: MarketingCredential) -> None:
+        await self._write(writer.save_marketing_credential, reads.credential_row(credential))
+
+    async def marketing_credential(self) -> MarketingCredential | None:
+        return await self._read(reads.marketing_credential)
+
+    async def delete_marketing_credential(self) -> bool:
+        deleted: bool = await self._write(writer.delete_marketing_credential)
+        return deleted
+
+    async def create_oauth_state(self, state_digest: str, now: float, expires_at: float) -> None:
+        await self._write(writer.create_oauth_state, state_digest, now, expires_at)
+
+    async def consume_oauth_state(self, state_digest: str, now: float) -> bool:
+        consumed: bool = await self._write(writer.consume_oauth_state, state_digest, now)
+        return consumed
 
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query, for tests and operators' tools."""

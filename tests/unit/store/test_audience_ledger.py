@@ -211,6 +211,7 @@ async def test_a_retry_waits_and_keeps_when_the_failures_began(store: Store) -> 
     await store.audiences.settle("A", "trial", [retry], NOW + 1)
     assert await store.audiences.claim("A", "trial", 10, NOW + 59, LEASE) == []
     [claim] = await store.audiences.claim("A", "trial", 10, NOW + 60, LEASE)
+    assert claim.first_failure_at == NOW + 1  # the sync's retry horizon counts from it
     await store.audiences.settle("A", "trial", [retry._replace(next_attempt_at=NOW + 200)], NOW + 61)
     row = await member(store, ("email", EMAIL))
     assert (row["attempts"], row["problem"], row["first_failure_at"]) == (2, "rate_limited", NOW + 1)

@@ -138,14 +138,15 @@ def audience_timers(connection: sqlite3.Connection, counters: Counters, now: flo
 def claim_members(
     connection: sqlite3.Connection, counters: Counters, owner: str, audience: str, limit: int, now: float, lease: float
 ) -> list[tuple[Any, ...]]:
-    """Up to `limit` rows to send, oldest change first, leased to `owner`: (user_key, state, ids, version)."""
+    """Up to `limit` rows to send, oldest change first, leased to `owner`:
+    (user_key, state, ids, version, first_failure_at)."""
     return connection.execute(
         """UPDATE audience_members SET lease_owner = ?, lease_until = ?
            WHERE rowid IN (SELECT rowid FROM audience_members
                            WHERE audience = ? AND dirty AND next_attempt_at <= ?
                              AND (lease_until IS NULL OR lease_until < ?)
                            ORDER BY changed_at LIMIT ?)
-           RETURNING user_key, state, ids, version""",
+           RETURNING user_key, state, ids, version, first_failure_at""",
         (owner, now + lease, audience, now, now, limit),
     ).fetchall()
 

@@ -20,6 +20,12 @@ from .audiences import (
 from .counters import Counters
 from .delivery import claim_due, release, resolve, take_token
 from .ingest import enqueue
+from .marketing import (
+    consume_oauth_state,
+    create_oauth_state,
+    delete_marketing_credential,
+    save_marketing_credential,
+)
 from .orders import release_held
 from .purge import purge
 
@@ -29,6 +35,9 @@ __all__ = [
     "begin_creation",
     "claim_due",
     "claim_members",
+    "consume_oauth_state",
+    "create_oauth_state",
+    "delete_marketing_credential",
     "enqueue",
     "forget_users",
     "pause",
@@ -40,6 +49,7 @@ __all__ = [
     "resolve",
     "resume",
     "save_audience",
+    "save_marketing_credential",
     "settle_members",
     "take_key_token",
     "take_token",
@@ -65,6 +75,10 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
         save_audience,
         begin_creation,
         reset_synced,
+        save_marketing_credential,
+        delete_marketing_credential,
+        create_oauth_state,
+        consume_oauth_state,
     )
 }
 
