@@ -38,6 +38,7 @@ from .http.openapi import openapi
 from .http.postbacks import post_postback
 from .http.pressure import assess, watch_pressure
 from .http.reload import admin_reload
+from .http.report import report
 from .http.service import event_ledger, healthz, metrics, readyz, stats, store_unavailable
 from .http.status_page import status_page
 from .keys import KeyRing
@@ -47,6 +48,7 @@ from .mapping.planning import Routing
 from .marketing.connection import Connection
 from .reload.apply import install_sighup, watch_config
 from .reload.peers import peers_in
+from .reporting.puller import ReportPuller
 from .runtime import Runtime, Snapshot
 from .settings import Settings, config_file_in_use, load_settings
 from .store import make_store
@@ -144,6 +146,9 @@ def create_app(
                     on_state=runtime.metrics.set_marketing_state,
                 )
                 marketing_probe = asyncio.create_task(runtime.marketing.watch(stop_watching))
+                # Idle until a Marketing API credential exists; replicas and workers take turns by a store lease.
+                runtime.reports = ReportPuller(runtime.marketing, lambda: runtime.settings, _owner_id(), clock)
+                reports = asyncio.create_task(runtime.reports.run(stop_watching))
                 delivery = Delivery(
                     store=store,
                     destinations=snapshot.destinations,
@@ -186,6 +191,9 @@ def create_app(
                 gc.freeze()
                 yield {"runtime": runtime}
                 stop_watching.set()
+                reports.cancel()  # a pull cut short stores nothing of its unfinished window
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reports
                 await pressure
                 await listener
                 await syncing
@@ -209,6 +217,7 @@ def create_app(
         Route("/", status_page, methods=["GET"]),
         Route("/v1/postbacks/{source}", post_postback, methods=["GET", "POST"]),
         Route("/v1/stats", stats, methods=["GET"]),
+        Route("/v1/report", report, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/admin/reload", admin_reload, methods=["POST"]),
         Route("/v1/admin/dead", list_dead, methods=["GET"]),

@@ -3,6 +3,8 @@ reason, TikTok code, the first NAME_LABELS inbound event names; never event ids.
 
 from __future__ import annotations
 
+import calendar
+import math
 import os
 from collections import Counter as Counter_
 from collections.abc import Sequence
@@ -23,6 +25,10 @@ _LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 36
 def _queue_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
     # Set from the store by whichever worker answers the scrape: with several workers, the latest value wins.
     return Gauge(name, documentation, ["destination"], registry=registry, multiprocess_mode="mostrecent")
+
+
+def _report_gauge(name: str, documentation: str, labels: list[str], registry: CollectorRegistry) -> Gauge:
+    return Gauge(name, documentation, labels, registry=registry, multiprocess_mode="mostrecent")
 
 
 class Metrics:
@@ -94,6 +100,14 @@ class Metrics:
             "forwarder_destination_paused", "1 while TikTok refuses the destination's credentials", r
         )
         self.dead = _queue_gauge("forwarder_dead_letters", "Events given up on and not replayed (dead letters)", r)
+        # TikTok's report for each advertiser's latest complete day (README "Reporting and KPIs"); NaN: no value.
+        self.report_day = _report_gauge(
+            "forwarder_report_latest_complete_day", "Its start (Unix time, UTC date)", ["advertiser_id"], r
+        )
+        self.report_figure = _report_gauge(
+            "forwarder_report_figure", "TikTok's sums (and forwarded revenue)", ["advertiser_id", "metric"], r
+        )
+        self.report_kpi = _report_gauge("forwarder_report_kpi", "KPIs of that day", ["advertiser_id", "kpi"], r)
         self.reloads = Counter(
             "forwarder_config_reloads",
             "Reload attempts by outcome: applied, invalid (files refused) or would_stop_mapping",
@@ -211,6 +225,16 @@ class Metrics:
             self.paused.labels(name).set(1 if figures.get("paused") else 0)
             self.held.labels(name).set(figures.get("held", 0))
             self.dead.labels(name).set(figures.get("dead", 0))
+
+    def refresh_reports(self, latest: dict[str, dict[str, Any]]) -> None:
+        """Set the report gauges from reporting/gauges.py: per advertiser its day, figures and KPIs."""
+        for advertiser, values in latest.items():
+            day = values["day"]
+            self.report_day.labels(advertiser).set(calendar.timegm(day.timetuple()))
+            for name, value in values["figures"].items():
+                self.report_figure.labels(advertiser, name).set(math.nan if value is None else float(value))
+            for name, value in values["kpis"].items():
+                self.report_kpi.labels(advertiser, name).set(math.nan if value is None else float(value))
 
     def count_reload(self, outcome: dict[str, Any]) -> None:
         """One reload attempt, as reload_config() reports it."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .delivery.destination import Destination
     from .marketing.connection import Connection
     from .reload.peers import ReloadPeers
+    from .reporting.puller import ReportPuller
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Runtime:
     marketing: Connection | None = None  # TikTok's Marketing API: audiences and reports
     audience_sync: AudienceSync | None = None
     audience_gauges: AudienceGauges | None = None
+    reports: ReportPuller | None = None  # pulls TikTok's spend and results (reporting/puller.py)
     # Builds the delivery destinations of a settings snapshot (at start and on each reload).
     destinations_for: Callable[[Settings], Mapping[str, Destination]] = lambda settings: {}
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from .settings_audiences import AudienceSettings, AudienceSyncSettings
 from .settings_marketing import MarketingSettings
+from .settings_reporting import ReportingSettings
 from .settings_sections import (
     DeliverySettings,
     DestinationSettings,
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     emulator: EmulatorSettings = EmulatorSettings()
     marketing: MarketingSettings = MarketingSettings()
     audience_sync: AudienceSyncSettings = AudienceSyncSettings()
+    reporting: ReportingSettings = ReportingSettings()
     mappings_dir: Path = Path("mappings")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console", "auto"] = "auto"

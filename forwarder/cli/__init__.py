@@ -1,5 +1,5 @@
 """The `forwarder` console script: serve, reload, check, stats, explain, mappings diff, events show, conflicts,
-audiences, users forget, emulate."""
+audiences, users forget, report, emulate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import __version__
 from .audiences import add_commands as add_audience_commands
 from .records import conflicts, dead, event_ledger, mappings_diff, stats
+from .report import add_report_command
 from .service import check, emulate, explain_event, reload, serve
 
 
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=conflicts)
 
     add_audience_commands(commands, config_help, format_help)
+    add_report_command(commands, config_help)
 
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

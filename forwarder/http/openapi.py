@@ -12,6 +12,7 @@ from .. import __version__
 from ..events import InboundEvent
 from .openapi_marketing import marketing_paths
 from .openapi_postbacks import postback_body, postback_query
+from .openapi_report import report_path
 from .openapi_schemas import ANSWER, ERROR, OBJECT
 
 _FILTERS = {
@@ -220,6 +221,7 @@ def openapi_document() -> dict[str, Any]:
                     "Counts per destination and source", {"200": _json("stats", OBJECT)} | _ADMIN_ERRORS, _ADMIN
                 )
             },
+            "/v1/report": report_path(_ADMIN_ERRORS, _ADMIN, ERROR),
             "/metrics": {
                 "get": _operation(
                     "Prometheus metrics",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,22 @@ class RateTable:
         if index < 0:
             return None
         return Rate(days[index], base, quote, self._rates[(base, quote)][index])
+
+
+def load_rates(path: Path | None) -> RateTable:
+    """The user's dated rate table: CSV rows `day,base,quote,rate` (a header row is allowed); none: empty."""
+    if path is None:
+        return RateTable()
+    rates = []
+    with path.open(newline="") as file:
+        for number, line in enumerate(csv.reader(file), start=1):
+            if not line or line[0].strip().lower() in ("day", "date") or line[0].startswith("#"):
+                continue
+            try:
+                day, base, quote, rate = (cell.strip() for cell in line)
+                rates.append(Rate(date.fromisoformat(day), base, quote, Decimal(rate)))
+            except (ValueError, ArithmeticError):
+                raise ValueError(
+                    f"{path}:{number}: expected day,base,quote,rate such as 2026-11-01,EUR,USD,1.08"
+                ) from None
+    return RateTable.of(rates)

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, Protocol
 from ..errors import Outcome
 from .audiences import AudienceLedger, AudienceSignal
 from .marketing import MarketingStore
+from .reports import ReportStore
 
 
 class State(IntEnum):
@@ -188,8 +189,9 @@ class DeadFilter:
         return [(condition, value) for condition, value in wanted if value is not None]
 
 
-class Store(MarketingStore, Protocol):
-    """Every backend; the Marketing API connection's methods are in `MarketingStore` (marketing.py)."""
+class Store(MarketingStore, ReportStore, Protocol):
+    """Every backend; the Marketing API connection's methods are in `MarketingStore` (marketing.py), the reports'
+    in `ReportStore` (reports.py)."""
 
     audiences: AudienceLedger  # the audience membership ledger (store/audiences.py)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import browser_tab, free_port, running
+from tests.browser import browser_tab
+from tests.processes import free_port, running
 from tests.rigs import write_config
 
 ADMIN_TOKEN = "connect-admin-token"
@@ -23,6 +24,7 @@ def test_connect_tiktok_in_chromium_then_expired_and_revoked(tmp_path: Path) -> 
     base = f"http://127.0.0.1:{port}"
     config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
     text = config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"')
+    text = text.replace('access_token = "emulator-token"', "")  # start without the example's token: unconnected
     config.write_text(text.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))  # marketing.base_url, public_url
     control = f"{base}/_emulator/marketing/_control"
     log = tmp_path / "serve.log"

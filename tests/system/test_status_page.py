@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 from starlette.testclient import TestClient
 
+from tests.browser import browser_tab, chromium
 from tests.conftest import AUTH, event, make_settings, open_client
-from tests.processes import browser_tab, chromium, free_port, running
+from tests.processes import free_port, running
 from tests.rigs import wait_for_ids, write_config
 
 ADMIN_TOKEN = "status-admin-token"

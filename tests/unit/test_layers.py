@@ -17,7 +17,8 @@ PACKAGE = REPO / "forwarder"
 # Lowest first. A unit (a top-level module or package of forwarder/) may import from its own layer or below.
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "problems", "logs", "worker_env"},
-    {"settings_sections", "settings_marketing", "settings_audiences", "settings", "settings_problems", "setup_check"},
+    {"settings_sections", "settings_marketing", "settings_audiences", "settings_reporting", "settings"},
+    {"settings_problems", "setup_check"},
     {"events", "shape", "keys"},
     {"store"},
     {"metrics", "stats", "dead_filters", "cli_output"},

@@ -6,6 +6,7 @@ import asyncpg
 import structlog
 
 from ..sqlite.writer.orders import LEGACY_ORDER_SOURCE
+from ..sqlite.writer.reports import METRIC_COLUMNS
 
 log = structlog.get_logger(__name__)
 _LOCK_ID = 7_301_234_567  # advisory lock serialising schema migrations between replicas starting together
@@ -145,6 +146,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE audience_daily (
           audience text NOT NULL, day text NOT NULL, adds bigint NOT NULL, deletes bigint NOT NULL,
           PRIMARY KEY (audience, day));
+        """,
+    ),
+    (
+        "m012_reports",
+        # TikTok's report rows, metrics as exact numeric (NULL: TikTok's "-", unknown); see sqlite m012_reports.
+        f"""
+        CREATE TABLE report_rows (
+          advertiser_id text NOT NULL, level text NOT NULL, object_id text NOT NULL, day text NOT NULL,
+          currency text NOT NULL, campaign_name text, {", ".join(f"{name} numeric" for name in METRIC_COLUMNS)},
+          pulled_at double precision NOT NULL, PRIMARY KEY (advertiser_id, level, object_id, day));
+        CREATE INDEX report_rows_day ON report_rows (day);
+        CREATE TABLE report_days (
+          advertiser_id text NOT NULL, day text NOT NULL, pulled_at double precision NOT NULL,
+          day_over boolean NOT NULL, PRIMARY KEY (advertiser_id, day));
+        CREATE TABLE report_advertisers (
+          advertiser_id text PRIMARY KEY, name text NOT NULL, currency text NOT NULL, timezone text NOT NULL,
+          updated_at double precision NOT NULL);
+        CREATE TABLE report_pulls (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at double precision NOT NULL, advertiser_id text,
+          since text, until text, what text NOT NULL, pages integer NOT NULL, rows integer NOT NULL,
+          request_id text, result text NOT NULL, message text);
+        CREATE TABLE report_lease (name text PRIMARY KEY, owner text NOT NULL, expires_at double precision NOT NULL);
         """,
     ),
 ]

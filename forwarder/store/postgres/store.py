@@ -42,12 +42,13 @@ from . import admin, delivery, ingest, marketing, orders, purge, reads
 from .audiences import PostgresAudienceLedger
 from .counters import CHANNEL
 from .migrations import migrate
+from .reports import PostgresReports
 
 log = structlog.get_logger(__name__)
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError)
 
 
-class PostgresStore:
+class PostgresStore(PostgresReports):
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self._pool_size = pool_size

@@ -14,6 +14,7 @@ from sqlite_utils.migrations import Migrations
 
 from .writer.db import connect
 from .writer.orders import LEGACY_ORDER_SOURCE
+from .writer.reports import METRIC_COLUMNS
 
 log = structlog.get_logger(__name__)
 migrations = Migrations("forwarder")
@@ -220,6 +221,32 @@ def m010_marketing_connection(db: sqlite_utils.Database) -> None:
         """CREATE TABLE oauth_states (
              state_digest TEXT PRIMARY KEY, created_at REAL NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"""
     )
+
+
+@migrations()
+def m012_reports(db: sqlite_utils.Database) -> None:
+    # TikTok's report rows: metrics as decimal TEXT (exact; NULL is TikTok's "-", unknown), upserted per
+    # (advertiser, level, campaign or advertiser id, day in the advertiser's time zone).
+    metrics = ", ".join(f"{name} TEXT" for name in METRIC_COLUMNS)
+    for statement in (
+        f"""CREATE TABLE report_rows (
+             advertiser_id TEXT NOT NULL, level TEXT NOT NULL, object_id TEXT NOT NULL, day TEXT NOT NULL,
+             currency TEXT NOT NULL, campaign_name TEXT, {metrics}, pulled_at REAL NOT NULL,
+             PRIMARY KEY (advertiser_id, level, object_id, day)) WITHOUT ROWID""",
+        "CREATE INDEX report_rows_day ON report_rows (day)",
+        # A day is listed only once every page of a pull covering it was stored (with its rows, in one commit).
+        """CREATE TABLE report_days (
+             advertiser_id TEXT NOT NULL, day TEXT NOT NULL, pulled_at REAL NOT NULL, day_over INTEGER NOT NULL,
+             PRIMARY KEY (advertiser_id, day)) WITHOUT ROWID""",
+        """CREATE TABLE report_advertisers (
+             advertiser_id TEXT PRIMARY KEY, name TEXT NOT NULL, currency TEXT NOT NULL, timezone TEXT NOT NULL,
+             updated_at REAL NOT NULL)""",
+        """CREATE TABLE report_pulls (
+             id INTEGER PRIMARY KEY, at REAL NOT NULL, advertiser_id TEXT, since TEXT, until TEXT, what TEXT NOT NULL,
+             pages INTEGER NOT NULL, rows INTEGER NOT NULL, request_id TEXT, result TEXT NOT NULL, message TEXT)""",
+        "CREATE TABLE report_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
+    ):
+        db.execute(statement)
 
 
 def make_private(path: Path) -> None:

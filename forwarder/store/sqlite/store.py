@@ -36,6 +36,7 @@ from ..views import (
 from . import reads
 from .audiences import SQLiteAudienceLedger
 from .migrations import migrate
+from .reports import SQLiteReports
 from .writer import operations as writer
 from .writer.counters import Counters
 from .writer.db import connect
@@ -48,7 +49,7 @@ log = structlog.get_logger(__name__)
 _STORED = tuple(Stored)  # by value: the writer answers plain ints (and bools, which are 0 and 1)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteReports):
     def __init__(
         self, path: Path, *, synchronous: str = "FULL", group_commit_max: int = 256, writer_socket: Path | None = None
     ) -> None:

@@ -22,7 +22,8 @@ SignalRow = tuple[str, str, str, str, str, float, float | None, float | None, st
 # (user_key, version, outcome: synced|retry|errored|release, sent state, next_attempt_at, problem, request_id)
 SettleRow = tuple[str, int, str, str, float, str | None, str | None]
 
-_MEMBER = """SELECT state, ids, due_at, expires_at, version FROM audience_members WHERE audience = ? AND user_key = ?"""
+_MEMBER = """SELECT state, ids, due_at, expires_at, version, held FROM audience_members
+             WHERE audience = ? AND user_key = ?"""
 _UPSERT = """INSERT INTO audience_members (audience, user_key, state, ids, held, entered_at, due_at, expires_at,
                  changed_at, version)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
@@ -47,14 +48,15 @@ def resolve_user(connection: sqlite3.Connection, ids: dict[str, str]) -> str:
     """Identifiers seen together on one event belong to one user: the user any of them already names, else new."""
     pairs = sorted(ids.items())
     where = " OR ".join(["(id_type = ? AND hash = ?)"] * len(pairs))
-    found = connection.execute(
-        f"SELECT user_key FROM audience_identities WHERE {where} ORDER BY id_type LIMIT 1",
-        [v for pair in pairs for v in pair],
-    ).fetchone()
-    key = found[0] if found else user_key(ids)
-    connection.executemany(
-        "INSERT INTO audience_identities VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(*p, key) for p in pairs]
+    known = dict(
+        connection.execute(
+            f"SELECT id_type, user_key FROM audience_identities WHERE {where}", [v for pair in pairs for v in pair]
+        ).fetchall()
     )
+    key = known[min(known)] if known else user_key(ids)
+    new = [(*pair, key) for pair in pairs if pair[0] not in known]
+    if new:  # a returning user with nothing new costs the lookup only
+        connection.executemany("INSERT INTO audience_identities VALUES (?, ?, ?) ON CONFLICT DO NOTHING", new)
     return key
 
 
@@ -112,7 +114,8 @@ def _apply(
         connection.execute(_UPSERT, (audience, key, "out", json.dumps(merged), held, None, None, None, now))
         return "exited" if action == "exit" else "cancelled"
     expiry = max(old_expiry or 0, expires_at or 0) or None
-    connection.execute(_REFRESH, (json.dumps(merged), held, expiry, audience, key))
+    if merged != old_ids or held != row[5] or expiry != old_expiry:  # a member seen again as they were: no write
+        connection.execute(_REFRESH, (json.dumps(merged), held, expiry, audience, key))
     return None
 
 

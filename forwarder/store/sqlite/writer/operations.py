@@ -28,6 +28,7 @@ from .marketing import (
 )
 from .orders import release_held
 from .purge import purge
+from .reports import log_report_pull, store_report_pull, take_report_lease
 
 __all__ = [
     "OPERATIONS",
@@ -40,6 +41,7 @@ __all__ = [
     "delete_marketing_credential",
     "enqueue",
     "forget_users",
+    "log_report_pull",
     "pause",
     "purge",
     "release",
@@ -51,7 +53,9 @@ __all__ = [
     "save_audience",
     "save_marketing_credential",
     "settle_members",
+    "store_report_pull",
     "take_key_token",
+    "take_report_lease",
     "take_token",
 ]
 
@@ -79,6 +83,9 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
         delete_marketing_credential,
         create_oauth_state,
         consume_oauth_state,
+        store_report_pull,
+        log_report_pull,
+        take_report_lease,
     )
 }
 
