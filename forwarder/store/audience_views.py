@@ -72,6 +72,8 @@ def member_view(row: dict[str, Any]) -> dict[str, Any]:
         "changed_at": row["changed_at"],
         "synced_at": row["synced_at"],
         "attempts": row["attempts"],
+        "first_failure_at": row["first_failure_at"],  # retried since (given up on after the retry horizon)
+        "next_attempt_at": row["next_attempt_at"],
         "request_ids": json.loads(row["request_ids"]) if isinstance(row["request_ids"], str) else row["request_ids"],
         "forgetting": bool(row["forget"]),
     }

@@ -3,6 +3,7 @@ users posted as an app would post them, the membership TikTok ends with checked 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import signal
 import time
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from tests.configs import service_config
+from tests.postgres import postgres_database
 from tests.processes import free_port, running
 
 pytestmark = pytest.mark.slow
@@ -185,6 +187,34 @@ def test_kill_9_during_sync_loses_no_membership_change(tmp_path: Path) -> None:
             expected = {hashed(i) for i in range(3000) if i % 3}
             assert tiktok_members(tiktok, document["tiktok_audience_id"]) == expected
             assert len(marketing_state(tiktok)["audiences"]) == 1  # the restart adopted it, made no second
+
+
+def test_three_replicas_on_postgresql_create_one_audience_and_send_each_change_once(tmp_path: Path) -> None:
+    port, emulator_port = free_port(), free_port()
+    tiktok = f"http://127.0.0.1:{emulator_port}"
+    emulate = ["emulate", "--port", str(emulator_port), "--control-token", ADMIN]
+    with postgres_database() as store, contextlib.ExitStack() as stack:
+        stack.enter_context(running(emulate, f"{tiktok}/marketing/_control/state", tmp_path / "emulator.log"))
+        ready_at_once(tiktok)
+        bases = []
+        for n, replica_port in enumerate([port, free_port(), free_port()]):
+            home = tmp_path / f"replica-{n}"
+            home.mkdir()
+            stack.enter_context(
+                service(home, replica_port, audience_config(home, replica_port, store, emulator=tiktok))
+            )
+            bases.append(f"http://127.0.0.1:{replica_port}")
+        started = time.time() - WINDOW_S - 1  # past the window already: members at once
+        for n, base in enumerate(bases):  # each replica receives a third of the users, and every replica syncs
+            post(base, "START_TRIAL", range(n, 900, 3), started)
+        post(bases[1], "CANCEL_SUBSCRIPTION", range(0, 900, 4), started + 1)
+        post(bases[2], "CANCEL_SUBSCRIPTION", range(0, 900, 4), started + 1)  # sent twice: acts once
+        document = wait_settled(bases[0], 675, timeout_s=90)
+        assert document["synced"] == 675 and document["errored"] == 0 and document["left"]["exited"] == 225
+        assert tiktok_members(tiktok, document["tiktok_audience_id"]) == {hashed(i) for i in range(900) if i % 4}
+        state = marketing_state(tiktok)
+        assert len(state["audiences"]) == 1  # three replicas, one audience
+        assert audience(bases[2])["synced"] == 675  # every replica reads the one ledger
 
 
 def script(tiktok: str, spec: dict[str, Any]) -> None:

@@ -113,6 +113,42 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # The audience membership ledger, as SQLite's m011_audiences (store/postgres/audiences.py says how it is
+        # used); identities hashed only. `dirty` marks the rows to send to TikTok.
+        "m011_audiences",
+        """
+        CREATE TABLE audience_identities (
+          id_type text NOT NULL, hash text NOT NULL, user_key text NOT NULL, PRIMARY KEY (id_type, hash));
+        CREATE INDEX audience_identities_user ON audience_identities (user_key);
+        CREATE TABLE audience_members (
+          audience text NOT NULL, user_key text NOT NULL, state text NOT NULL, ids text NOT NULL, held text,
+          entered_at double precision, due_at double precision, expires_at double precision,
+          changed_at double precision NOT NULL, version integer NOT NULL DEFAULT 1, synced text NOT NULL DEFAULT 'out',
+          synced_version integer NOT NULL DEFAULT 0, synced_at double precision, lease_owner text,
+          lease_until double precision, next_attempt_at double precision NOT NULL DEFAULT 0,
+          attempts integer NOT NULL DEFAULT 0, first_failure_at double precision, problem text, errored text,
+          request_ids jsonb NOT NULL DEFAULT '[]', forget boolean NOT NULL DEFAULT false,
+          dirty boolean GENERATED ALWAYS AS (
+            state <> 'pending' AND state <> synced AND held IS NULL AND errored IS NULL) STORED,
+          PRIMARY KEY (audience, user_key));
+        CREATE INDEX audience_members_dirty ON audience_members (audience, changed_at) WHERE dirty;
+        CREATE INDEX audience_members_pending ON audience_members (due_at) WHERE state = 'pending';
+        CREATE INDEX audience_members_expiring ON audience_members (expires_at) WHERE state = 'in';
+        CREATE INDEX audience_members_user ON audience_members (user_key);
+        CREATE TABLE audience_seen (
+          audience text NOT NULL, event_id text NOT NULL, action text NOT NULL, at double precision NOT NULL,
+          PRIMARY KEY (audience, event_id, action));
+        CREATE TABLE audiences (
+          name text PRIMARY KEY, tiktok_id text, advertiser_id text, status text, problem text,
+          created_at double precision, ready_at double precision, creating_owner text,
+          creating_until double precision, size_now bigint, size_first bigint, size_at double precision,
+          size_note text, paused_until double precision);
+        CREATE TABLE audience_daily (
+          audience text NOT NULL, day text NOT NULL, adds bigint NOT NULL, deletes bigint NOT NULL,
+          PRIMARY KEY (audience, day));
+        """,
+    ),
+    (
         "m012_reports",
         # TikTok's report rows, metrics as exact numeric (NULL: TikTok's "-", unknown); see sqlite m012_reports.
         f"""

@@ -19,6 +19,7 @@ import asyncpg
 import structlog
 
 from ...errors import StoreUnavailable
+from ..audiences import AudienceLedger
 from ..base import (
     NOT_FORWARDED_COLUMNS,
     ORDER_MATCH_COLUMNS,
@@ -38,6 +39,7 @@ from ..views import (
     stats_document,
 )
 from . import admin, delivery, ingest, marketing, orders, purge, reads
+from .audiences import PostgresAudienceLedger
 from .counters import CHANNEL
 from .migrations import migrate
 from .reports import PostgresReports
@@ -52,6 +54,7 @@ class PostgresStore(PostgresReports):
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
+        self.audiences: AudienceLedger = PostgresAudienceLedger(self)
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, command_timeout=30)

@@ -80,7 +80,7 @@ def _figures(connection: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     ).fetchall()
     counters = connection.execute("SELECT name, metric, value FROM counters WHERE scope = 'audience'").fetchall()
     daily = connection.execute(
-        "SELECT audience, day, adds, deletes FROM audience_daily ORDER BY day DESC LIMIT 1000"
+        "SELECT audience, day, adds, deletes FROM audience_daily ORDER BY day DESC, audience LIMIT 1000"
     ).fetchall()
     return audience_figures(members, counters, daily)
 
@@ -95,5 +95,9 @@ def _members_of(connection: sqlite3.Connection, ids: list[tuple[str, str]]) -> l
     if not keys:
         return []
     marks = ", ".join("?" * len(keys))
-    rows = _dicts(connection.execute(f"SELECT * FROM audience_members WHERE user_key IN ({marks})", keys))
+    rows = _dicts(
+        connection.execute(
+            f"SELECT * FROM audience_members WHERE user_key IN ({marks}) ORDER BY audience, user_key", keys
+        )
+    )
     return [member_view(row) for row in rows]

@@ -30,8 +30,12 @@ _UPSERT = """INSERT INTO audience_members (audience, user_key, state, ids, held,
              ON CONFLICT (audience, user_key) DO UPDATE SET state = excluded.state, ids = excluded.ids,
                  held = excluded.held, entered_at = excluded.entered_at, due_at = excluded.due_at,
                  expires_at = excluded.expires_at, changed_at = excluded.changed_at, version = version + 1,
-                 errored = NULL, attempts = 0, first_failure_at = NULL, next_attempt_at = 0"""
+                 errored = NULL, attempts = 0, first_failure_at = NULL, next_attempt_at = 0,
+                 forget = CASE WHEN excluded.state = 'out' THEN forget ELSE 0 END"""  # entering after a forget: new
 _REFRESH = """UPDATE audience_members SET ids = ?, held = ?, expires_at = ? WHERE audience = ? AND user_key = ?"""
+# TikTok's request ids of the last sends, for support: the newest five (a sent request without one adds nothing).
+_REQUEST_IDS = """CASE WHEN ? IS NULL THEN request_ids ELSE json_insert(json_remove(request_ids,
+                      CASE WHEN json_array_length(request_ids) >= 5 THEN '$[0]' ELSE '$[99]' END), '$[#]', ?) END"""
 
 
 def user_key(ids: dict[str, str]) -> str:
@@ -154,18 +158,18 @@ def settle_members(
     connection: sqlite3.Connection, counters: Counters, owner: str, audience: str, rows: list[SettleRow], now: float
 ) -> None:
     """TikTok's answer for claimed rows; rows whose lease another replica took since are left to it."""
-    day = _day(now)
+    day = utc_day(now)
     sent = {"in": 0, "out": 0}
+    errored = 0  # given up on by this owner (a fenced answer counts nothing)
     for key, version, outcome, sent_state, next_at, problem, request_id in rows:
         mine = "audience = ? AND user_key = ? AND lease_owner = ?"
         if outcome == "synced":
             updated = connection.execute(
                 f"""UPDATE audience_members SET synced = ?, synced_version = ?, lease_owner = NULL, lease_until = NULL,
                            attempts = 0, first_failure_at = NULL, problem = NULL, synced_at = ?,
-                           request_ids = json_insert(json_remove(request_ids, CASE WHEN json_array_length(request_ids)
-                               >= 5 THEN '$[0]' ELSE '$[99]' END), '$[#]', ?)
+                           request_ids = {_REQUEST_IDS}
                     WHERE {mine} RETURNING forget, state""",
-                (sent_state, version, now, request_id, audience, key, owner),
+                (sent_state, version, now, request_id, request_id, audience, key, owner),
             ).fetchone()
             if updated:
                 sent[sent_state] += 1
@@ -174,19 +178,18 @@ def settle_members(
                         "DELETE FROM audience_members WHERE audience = ? AND user_key = ?", (audience, key)
                     )
         elif outcome in ("retry", "errored"):
-            connection.execute(
+            failed = connection.execute(
                 f"""UPDATE audience_members SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
                            next_attempt_at = ?, first_failure_at = coalesce(first_failure_at, ?), problem = ?,
-                           errored = CASE WHEN ? = 'errored' THEN ? END,
-                           request_ids = CASE WHEN ? IS NULL THEN request_ids
-                                              ELSE json_insert(request_ids, '$[#]', ?) END
+                           errored = CASE WHEN ? = 'errored' THEN coalesce(?, 'errored') END,
+                           request_ids = {_REQUEST_IDS}
                     WHERE {mine}""",
                 (next_at, now, problem, outcome, problem, request_id, request_id, audience, key, owner),
             )
+            errored += failed.rowcount if outcome == "errored" else 0
         else:  # release: paused, nothing was sent
             connection.execute(f"UPDATE audience_members SET lease_owner = NULL, lease_until = NULL WHERE {mine}",
                                (audience, key, owner))  # fmt: skip
-    errored = sum(1 for row in rows if row[2] == "errored")
     bump(
         connection,
         [("audience", audience, "sent", sent["in"] + sent["out"]), ("audience", audience, "errored", errored)],
@@ -210,10 +213,16 @@ def forget_users(connection: sqlite3.Connection, counters: Counters, ids: list[t
     ).fetchall()]  # fmt: skip
     for key in keys:
         connection.execute("DELETE FROM audience_identities WHERE user_key = ?", (key,))
-        connection.execute("DELETE FROM audience_members WHERE user_key = ? AND synced = 'out'", (key,))
+        connection.execute(
+            "DELETE FROM audience_members WHERE user_key = ? AND synced = 'out' AND lease_owner IS NULL", (key,)
+        )
+        # A row leased is being sent: an add may reach TikTok after this, so it counts as held there (a delete
+        # follows whatever the sender settles; one too many deletes costs nothing).
         connection.execute(
             """UPDATE audience_members SET state = 'out', forget = 1, version = version + 1, changed_at = ?,
-                      errored = NULL, attempts = 0, next_attempt_at = 0, held = NULL WHERE user_key = ?""",
+                      synced = CASE WHEN lease_owner IS NULL THEN synced ELSE 'in' END, errored = NULL,
+                      attempts = 0, first_failure_at = NULL, problem = NULL, next_attempt_at = 0, held = NULL
+               WHERE user_key = ?""",
             (now, key),
         )
     return len(keys)
@@ -247,7 +256,8 @@ def begin_creation(
 
 
 def reset_synced(connection: sqlite3.Connection, counters: Counters, audience: str, now: float) -> None:
-    """A new TikTok audience holds nobody: every member is to be sent again."""
+    """A new TikTok audience holds nobody: every member is to be sent again, and the forgotten need no delete."""
+    connection.execute("DELETE FROM audience_members WHERE audience = ? AND forget", (audience,))
     connection.execute(
         """UPDATE audience_members SET synced = 'out', synced_version = 0, errored = NULL, attempts = 0,
                   next_attempt_at = 0, first_failure_at = NULL WHERE audience = ?""",
@@ -262,5 +272,5 @@ def _summed(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, 
     return [(*key, value) for key, value in totals.items()]
 
 
-def _day(now: float) -> str:
+def utc_day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
