@@ -282,35 +282,3 @@ def subprocess_json(tmp_path: Path, args: list[str], config: Path) -> Any:
         check=True,
     )
     return json.loads(done.stdout)
-
-
-def test_three_replicas_on_postgresql_create_one_audience_and_send_each_user_once(tmp_path: Path) -> None:
-    from contextlib import ExitStack
-
-    from tests.postgres import postgres_database
-
-    emulator_port = free_port()
-    tiktok = f"http://127.0.0.1:{emulator_port}"
-    with postgres_database() as database, ExitStack() as stack:
-        emulate = ["emulate", "--port", str(emulator_port), "--control-token", ADMIN]
-        stack.enter_context(running(emulate, f"{tiktok}/marketing/_control/state", tmp_path / "emulator.log"))
-        ready_at_once(tiktok)
-        bases = []
-        for index in range(3):
-            port = free_port()
-            replica = tmp_path / f"replica-{index}"
-            replica.mkdir()
-            config = audience_config(replica, port, database, emulator=tiktok)
-            stack.enter_context(
-                running(["serve", "--config", str(config)], f"http://127.0.0.1:{port}/healthz", replica / "serve.log")
-            )
-            bases.append(f"http://127.0.0.1:{port}")
-        past = time.time() - WINDOW_S - 1
-        for index, base in enumerate(bases):  # every replica takes a third of the users
-            post(base, "START_TRIAL", range(index, 900, 3), past)
-        document = wait_settled(bases[0], 900, timeout_s=90)
-        state = marketing_state(tiktok)
-        assert len(state["audiences"]) == 1  # one audience, though three replicas raced to create it
-        assert tiktok_members(tiktok, document["tiktok_audience_id"]) == {hashed(i) for i in range(900)}
-        assert document["sent"] == 900  # each user acknowledged once: no replica sent another's claim
-        assert audience(bases[2])["synced"] == 900  # every replica reads the same ledger
