@@ -138,6 +138,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE audience_seen (
           audience text NOT NULL, event_id text NOT NULL, action text NOT NULL, at double precision NOT NULL,
           PRIMARY KEY (audience, event_id, action));
+        CREATE INDEX audience_seen_at ON audience_seen (at);
         CREATE TABLE audiences (
           name text PRIMARY KEY, tiktok_id text, advertiser_id text, status text, problem text,
           created_at double precision, ready_at double precision, creating_owner text,

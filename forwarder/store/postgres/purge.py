@@ -70,4 +70,12 @@ async def purge(
         now - SERIES_RETENTION_S,
         limit,
     )
-    return int(keys) + len(ids) + int(inbound) + orders + int(buckets) + int(names)
+    seen = await connection.fetchval(
+        # An event's audience signals are applied once within the dedup window, as on SQLite.
+        """WITH gone AS (DELETE FROM audience_seen WHERE ctid IN (
+             SELECT ctid FROM audience_seen WHERE at < $1 ORDER BY at LIMIT $2) RETURNING 1)
+           SELECT count(*) FROM gone""",
+        now - dedup_window_s,
+        limit,
+    )
+    return int(keys) + len(ids) + int(inbound) + orders + int(buckets) + int(names) + int(seen)

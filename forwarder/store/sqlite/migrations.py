@@ -197,6 +197,7 @@ def m011_audiences(db: sqlite_utils.Database) -> None:
            CREATE TABLE audience_seen (
              audience TEXT NOT NULL, event_id TEXT NOT NULL, action TEXT NOT NULL, at REAL NOT NULL,
              PRIMARY KEY (audience, event_id, action)) WITHOUT ROWID;
+           CREATE INDEX audience_seen_at ON audience_seen (at);
            CREATE TABLE audiences (
              name TEXT PRIMARY KEY, tiktok_id TEXT, advertiser_id TEXT, status TEXT, problem TEXT,
              created_at REAL, ready_at REAL, creating_owner TEXT, creating_until REAL,

@@ -353,3 +353,13 @@ async def test_figures_and_member_views_are_the_same_documents_on_both_backends(
     assert sqlite == postgres
     figures, members, states = sqlite
     assert set(figures) == {"trial", "churned"} and len(members) == 3 and states["trial"]["size_now"] == 1000
+
+
+async def test_an_event_acts_once_within_the_dedup_window_and_purge_forgets_it_after(store: Store) -> None:
+    await ingest(store, signal("enter", "t1", email=EMAIL))
+    await ingest(store, signal("exit", "x1", email=EMAIL))
+    await ingest(store, signal("enter", "t1", email=EMAIL))  # the same event sent again: already applied
+    assert (await store.audiences.figures())["trial"]["members"] == 0
+    await store.purge(NOW + 100, dedup_window_s=50, delivered_retention_s=50, inbound_retention_s=50, limit=1000)
+    await ingest(store, signal("enter", "t1", email=EMAIL), now=NOW + 101)  # past the window: a new event
+    assert (await store.audiences.figures())["trial"]["members"] == 1

@@ -63,4 +63,10 @@ def purge(
              SELECT event, source, reason FROM not_forwarded WHERE last_at < ? LIMIT ?)""",
         (now - SERIES_RETENTION_S, limit),
     ).rowcount
-    return int(keys + len(ids) + inbound + orders + buckets + names)
+    # An event's audience signals are applied once within the dedup window, as its outbox rows are deduplicated.
+    seen = connection.execute(
+        """DELETE FROM audience_seen WHERE (audience, event_id, action) IN (
+             SELECT audience, event_id, action FROM audience_seen WHERE at < ? ORDER BY at LIMIT ?)""",
+        (now - dedup_window_s, limit),
+    ).rowcount
+    return int(keys + len(ids) + inbound + orders + buckets + names + seen)
