@@ -61,7 +61,7 @@ async def fill(config_path: Path, n: int) -> None:
         await store.close()
 
 
-def drain(tmp: Path, events: int, latency_ms: int) -> tuple[float, int]:
+def drain(tmp: Path, events: int, latency_ms: int) -> tuple[float, int, int]:
     emulator_port, port = free_port(), free_port()
     emulator = f"http://127.0.0.1:{emulator_port}"
     path = config(tmp, port, emulator)
@@ -76,24 +76,32 @@ def drain(tmp: Path, events: int, latency_ms: int) -> tuple[float, int]:
         "--latency-ms",
         str(latency_ms),
     ]
-    with server(emulator_cmd, f"{emulator}/_control/events", tmp / "emulator.log"):
-        started = time.monotonic()
-        with server(
+    with (
+        server(emulator_cmd, f"{emulator}/_control/events", tmp / "emulator.log"),
+        server(
             [sys.executable, "-m", "forwarder", "serve", "--config", str(path)],
             f"http://127.0.0.1:{port}/healthz",
             tmp / "serve.log",
-        ):
-            while True:
-                seen = httpx.get(f"{emulator}/_control/events?event_id=none", timeout=30).json()
-                stats = httpx.get(f"http://127.0.0.1:{port}/v1/stats", timeout=30).json()["destinations"]["app"]
-                if stats["pending"] == 0 and stats["in_flight"] == 0:
-                    break
-                time.sleep(0.1)
-            elapsed = time.monotonic() - started
-            requests = seen["requests"]
+        ),
+    ):
+        # The clock starts once the service answers: its start-up is not delivery. What it delivered while
+        # starting is not counted either.
+        started = time.monotonic()
+        before = httpx.get(f"http://127.0.0.1:{port}/v1/stats", timeout=30).json()["destinations"]["app"]
+        delivered_before = before["delivered"]
+        requests_before = httpx.get(f"{emulator}/_control/events?event_id=none", timeout=30).json()["requests"]
+        while True:
+            seen = httpx.get(f"{emulator}/_control/events?event_id=none", timeout=30).json()
+            stats = httpx.get(f"http://127.0.0.1:{port}/v1/stats", timeout=30).json()["destinations"]["app"]
+            if stats["pending"] == 0 and stats["in_flight"] == 0:
+                break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        requests = seen["requests"] - requests_before
+        delivered = stats["delivered"] - delivered_before
     for leftover in tmp.glob("bench.db*"):
         leftover.unlink()
-    return elapsed, requests
+    return elapsed, requests, delivered
 
 
 def emulator_capacity(tmp: Path, seconds: int) -> float:
@@ -133,8 +141,8 @@ def main() -> None:
         capacity = emulator_capacity(tmp, 8)
         rows = []
         for latency in (0, 200):
-            elapsed, requests = drain(tmp, args.events, latency)
-            rows.append((latency, args.events / elapsed, requests / elapsed, args.events / max(requests, 1)))
+            elapsed, requests, delivered = drain(tmp, args.events, latency)
+            rows.append((latency, delivered / elapsed, requests / elapsed, delivered / max(requests, 1)))
     print(f"delivery of {args.events} pending events, default settings (batch {BATCH}, concurrency 4, 20 req/s)")
     print(f"{'latency':>8} {'events/s':>9} {'requests/s':>10} {'mean batch':>10} | {'emulator ev/s':>13} | ratio")
     for latency, events_s, requests_s, mean_batch in rows:
