@@ -114,8 +114,7 @@ async def test_a_run_applies_its_change_set_and_the_next_run_updates_it(store: S
 
 async def test_live_rules_hold_out_the_control_group_by_keyed_hash(store: Store) -> None:
     signals = [
-        signal("enter", f"e{n}", NOW, audience="live", email=email(n))._replace(holdout_share=0.5)
-        for n in range(200)
+        signal("enter", f"e{n}", NOW, audience="live", email=email(n))._replace(holdout_share=0.5) for n in range(200)
     ]
     await ingest_signals(store, *signals, now=NOW)
     got = (await store.audiences.figures())["live"]
