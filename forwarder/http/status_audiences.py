@@ -12,6 +12,8 @@ _EXPLAINED = {
     "entered": "became members (after any unless window)",
     "synced": "TikTok holds them (acknowledged)",
     "not_synced": "never sent: no usable identifier, or consent",
+    "held_out": "the control group: qualify, held back on purpose, never sent, counted for lift",
+    "over_cap": "qualify, beyond the target cap (max_members)",
     "pending": "a change not yet acknowledged, being tried",
     "errored": "given up on: see the problem",
     "members": "members now (what TikTok should hold)",
