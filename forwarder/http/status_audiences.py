@@ -22,10 +22,11 @@ _EXPLAINED = {
 }
 
 
-def audience_sections(documents: dict[str, dict[str, Any]]) -> str:
+def audience_sections(documents: dict[str, dict[str, Any]], lift: dict[str, str] | None = None) -> str:
+    """`lift`: each audience's lift block (http/status_lift.py), placed after its figures."""
     if not documents:
         return '<p class="why">No audiences configured: see README "Audiences".</p>'
-    return "\n".join(_section(d) for d in documents.values())
+    return "\n".join(_section(d) + (lift or {}).get(d["name"], "") for d in documents.values())
 
 
 def _section(document: dict[str, Any]) -> str:
