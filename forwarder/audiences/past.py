@@ -86,5 +86,6 @@ async def run_once(
     run = PastRun(name, last_run, now, users, json.dumps(list(audience.identifiers)))
     summary = await store.audiences.apply_run(run, now)
     if summary is not None:
-        log.info("audience.past_run", audience=name, **summary)
+        # The run it follows too: with replicas, each applied run names a different predecessor (applied once).
+        log.info("audience.past_run", audience=name, at=now, after=last_run, **summary)
     return summary
