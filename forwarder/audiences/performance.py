@@ -39,6 +39,11 @@ async def performance(store: Store, settings: Settings, name: str, now: float) -
     return document(name, goal.event, goal.within_days, groups, conversions, now, settings.audience_sync.lift_min_users)
 
 
+async def performances(store: Store, settings: Settings, now: float) -> dict[str, dict[str, Any]]:
+    """Each audience with a goal: its performance document."""
+    return {name: await performance(store, settings, name, now) for name, a in settings.audiences.items() if a.goal}
+
+
 def document(
     name: str,
     goal_event: str,

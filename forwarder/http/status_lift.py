@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ..audiences.performance import performance
+from ..audiences.performance import performances
 from ..runtime import Runtime
 
 _COLORS = {"members": "#2563eb", "control": "#9ca3af"}
@@ -16,12 +16,8 @@ _W, _H = 320, 90
 
 async def lift_sections(runtime: Runtime) -> dict[str, str]:
     """Each audience with a goal: its lift block's HTML."""
-    now = runtime.clock()
-    blocks = {}
-    for name, audience in runtime.settings.audiences.items():
-        if audience.goal is not None:
-            blocks[name] = lift_block(await performance(runtime.store, runtime.settings, name, now))
-    return blocks
+    documents = await performances(runtime.store, runtime.settings, runtime.clock())
+    return {name: lift_block(document) for name, document in documents.items()}
 
 
 def _percent(value: float | None) -> str:

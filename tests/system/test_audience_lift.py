@@ -241,8 +241,12 @@ def test_the_lift_section_in_chromium_says_what_the_performance_api_says(tmp_pat
             text = tab.evaluate("document.querySelector('[data-lift=\"buyers\"]').textContent")
             assert shown == "not_enough_data" and "not enough data yet" in text
 
-            wait_for(lambda: performance()["status"] == "ready", "lift never ready", timeout_s=40)
-            late = performance()
+            def matured() -> dict[str, Any] | None:  # every window has ended: nothing moves any more
+                document = performance()
+                done = document["status"] == "ready" and document["members"]["in_window"] == 0
+                return document if done and document["control"]["in_window"] == 0 else None
+
+            late: dict[str, Any] = wait_for(matured, "lift never ready", timeout_s=40)
             tab.open(page_url, ready="document.querySelector('[data-lift=\"buyers\"]') !== null")
             page = tab.evaluate("""(() => {
                 const lift = document.querySelector('[data-lift="buyers"]');
@@ -272,3 +276,7 @@ def test_the_lift_section_in_chromium_says_what_the_performance_api_says(tmp_pat
         )  # fmt: skip
         assert (page["sent"], page["held_out"]) == (100 - len(control), len(control))
         assert sorted(page["charts"]) == sorted(late["trends"])
+        metrics = httpx.get(f"{base}/metrics", headers=ADMIN_AUTH, timeout=10).text
+        difference = late["rate_difference"]["value"]
+        assert f'forwarder_audience_lift{{audience="buyers",figure="difference"}} {difference}' in metrics
+        assert f'forwarder_audience_users{{audience="buyers",figure="held_out"}} {float(len(control))}' in metrics

@@ -121,3 +121,27 @@ def test_performance_as_json_csv_and_its_refusals(lift_client: TestClient) -> No
         assert wrong.status_code == 400 and wrong.json()["field"] == "format"
         plain = client.get("/v1/audiences/plain/performance", headers=ADMIN).json()
         assert plain["status"] == "no_goal" and "goal" in plain["reason"]
+
+
+def test_prometheus_shows_the_control_group_and_each_groups_conversion_rate(
+    tmp_path: Path, tiktok: respx.Router
+) -> None:
+    goal = {"event": "PURCHASE", "within_days": 0.0001}  # an 8.64 s window: events an hour old have matured
+    audiences = {"trial": {"advertiser_id": ADVERTISER, "enter": {"event": "START_TRIAL"}, "holdout_share": SHARE,
+                           "goal": goal}}  # fmt: skip
+    settings = make_settings(
+        tmp_path, admin_token="admin-secret", audiences=audiences, audience_sync={"enabled": False}
+    )
+    control = control_group()
+    bought = sorted(control)[:4]
+    hour_ago = int(time.time()) - 3600
+    with open_client(settings, tiktok) as client:
+        post_all(client, [user_event("START_TRIAL", i, timestamp=hour_ago) for i in USERS])
+        post_all(client, [user_event("PURCHASE", i, timestamp=hour_ago + 2) for i in bought])
+        metrics = client.get("/metrics", headers=ADMIN).text
+    assert f'forwarder_audience_users{{audience="trial",figure="held_out"}} {float(len(control))}' in metrics
+    assert 'forwarder_audience_users{audience="trial",figure="over_cap"} 0.0' in metrics
+    rate = len(bought) / len(control)
+    assert f'forwarder_audience_conversion_rate{{audience="trial",group="control"}} {rate}' in metrics
+    assert 'forwarder_audience_conversion_rate{audience="trial",group="members"} NaN' in metrics  # none synced
+    assert 'forwarder_audience_lift{audience="trial",figure="difference"} NaN' in metrics  # not enough data yet
