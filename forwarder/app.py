@@ -30,7 +30,7 @@ from .destination_kinds import Shared, build_destinations
 from .emulators import create_emulators
 from .errors import ConfigError, StoreUnavailable
 from .http.admin import require_admin
-from .http.audiences import forget_user, list_audiences, show_audience
+from .http.audiences import audience_performance, forget_user, list_audiences, show_audience
 from .http.connect import connect_callback, connect_tiktok, connection_state, disconnect
 from .http.dead_letters import list_dead, replay_dead
 from .http.events import EventsEndpoint
@@ -225,6 +225,7 @@ def create_app(
         Route("/v1/events/{event_id:path}", event_ledger, methods=["GET"]),
         Route("/v1/audiences", list_audiences, methods=["GET"]),
         Route("/v1/audiences/{name}", show_audience, methods=["GET"]),
+        Route("/v1/audiences/{name}/performance", audience_performance, methods=["GET"]),
         Route("/v1/users/forget", forget_user, methods=["POST"]),
         Route("/connect/tiktok", connect_tiktok, methods=["GET"]),
         Route("/connect/tiktok/callback", connect_callback, methods=["GET"]),

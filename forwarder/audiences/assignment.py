@@ -15,20 +15,15 @@ user's key changes (a new email), their assignment is drawn again.
   control group is not biased by the cap (first come, first served would favour early qualifiers).
 """
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_HOLDOUT = b"holdout"
-_CAP = b"cap"
+# The score lives with the writer process, which applies live rules' hold-out at ingest (standard library only).
+from forwarder.store.sqlite.writer.holdout import CAP as _CAP
+from forwarder.store.sqlite.writer.holdout import HOLDOUT as _HOLDOUT
+from forwarder.store.sqlite.writer.holdout import keyed_score
 
-
-def keyed_score(secret: bytes, purpose: bytes, audience_key: str, user_key: str) -> float:
-    """The user's score in [0, 1) for one purpose and audience: the first 8 bytes of an HMAC-SHA256."""
-    message = b"\x00".join((purpose, audience_key.encode(), user_key.encode()))
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+__all__ = ["Assignment", "assign", "cap_score", "is_held_out", "keyed_score"]
 
 
 def is_held_out(secret: bytes, audience_key: str, user_key: str, control_share: float) -> bool:

@@ -1,7 +1,9 @@
-"""Prometheus gauges per audience, refreshed from the store at each scrape (every replica reports the same)."""
+"""Prometheus gauges per audience, refreshed from the store at each scrape (every replica reports the same): the
+figures (held_out and over_cap among them), TikTok's size, the problem, and for audiences with a goal the lift."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -13,7 +15,8 @@ class AudienceGauges:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.users = Gauge(
             "forwarder_audience_users",
-            "Users per audience by figure: entered, synced, not_synced, pending, errored, members, waiting, sent",
+            "Users per audience by figure: entered, synced, not_synced, held_out (control group), over_cap, pending, "
+            "errored, members, waiting, sent",
             ["audience", "figure"],
             registry=registry,
             multiprocess_mode="mostrecent",
@@ -32,6 +35,21 @@ class AudienceGauges:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+        self.conversion_rate = Gauge(
+            "forwarder_audience_conversion_rate",
+            "Goal conversion rate of users whose window has ended, by group (members, control); NaN while none has",
+            ["audience", "group"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.lift = Gauge(
+            "forwarder_audience_lift",
+            "Members' conversion rate minus the control group's (figure: difference) and its 95% interval (low, "
+            "high); NaN until each group has audience_sync.lift_min_users matured users",
+            ["audience", "figure"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
         self._problems: dict[str, str] = {}
 
     def refresh(self, documents: dict[str, dict[str, Any]]) -> None:
@@ -46,3 +64,17 @@ class AudienceGauges:
             if problem:
                 self.problem.labels(name, problem).set(1)
             self._problems[name] = problem
+
+    def refresh_lift(self, performances: dict[str, dict[str, Any]]) -> None:
+        """From the performance documents (audiences/performance.py) of the audiences with a goal."""
+        for name, document in performances.items():
+            for group in ("members", "control"):
+                self.conversion_rate.labels(name, group).set(_known(document[group]["conversion_rate"]))
+            difference = document["rate_difference"]
+            for figure, key in (("difference", "value"), ("low", "low"), ("high", "high")):
+                self.lift.labels(name, figure).set(_known(difference[key]))
+
+
+def _known(value: float | None) -> float:
+    # NaN, not a stale number, when it cannot be computed (yet): a gauge cannot be absent in multiprocess mode.
+    return math.nan if value is None else value

@@ -9,7 +9,18 @@ from ..settings import Settings
 from ..store import Store
 from .lifecycle import SIZE_THRESHOLD, tiktok_name
 
-FIGURES = ("entered", "synced", "not_synced", "pending", "errored", "members", "waiting", "sent")
+FIGURES = (
+    "entered",
+    "synced",
+    "not_synced",
+    "held_out",
+    "over_cap",
+    "pending",
+    "errored",
+    "members",
+    "waiting",
+    "sent",
+)
 STATUS_TEXT = {
     None: "not created yet: created at the first sync",
     "active": "syncing",
@@ -57,6 +68,9 @@ def _document(
         "synced": figures.get("synced", 0),
         "not_synced": figures.get("not_synced", 0),
         "not_synced_by_reason": figures.get("not_synced_by_reason", {}),
+        "held_out": figures.get("held_out", 0),
+        "over_cap": figures.get("over_cap", 0),
+        "past_run": json.loads(state["past_run"]) if state.get("past_run") else None,
         "pending": figures.get("pending", 0),
         "errored": figures.get("errored", 0),
         "members": figures.get("members", 0),
@@ -72,7 +86,11 @@ def _document(
         },
         "daily": figures.get("daily", [])[:90],
         "rules": {
-            "enter": definition.enter.model_dump(),
+            "enter": definition.enter.model_dump() if definition.enter else None,
+            "past": definition.past.model_dump() if definition.past else None,
+            "goal": definition.goal.model_dump() if definition.goal else None,
+            "holdout_share": definition.holdout_share,
+            "max_members": definition.max_members,
             "unless": definition.unless.model_dump() if definition.unless else None,
             "exit": definition.exit.model_dump() if definition.exit else None,
             "ttl_s": definition.ttl_s,

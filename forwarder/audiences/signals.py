@@ -19,7 +19,8 @@ from ..mapping.names import normalise_name
 from ..mapping.rules import Condition, parse_condition
 from ..mapping.tables import lookup
 from ..settings_audiences import AudienceSettings, EventRule
-from ..store.audiences import AudienceSignal
+from ..store.audiences import ActivityRecord, AudienceSignal
+from .activity import ActivityRules
 
 _DENIED_ATT = frozenset({"DENIED", "RESTRICTED"})
 
@@ -48,6 +49,8 @@ class _Audience:
     sync_types: str  # JSON list, as the ledger takes it
     sync_limited_data_use: bool
     sync_att_denied: bool
+    holdout_share: float
+    holdout_key: str | None
 
 
 class AudienceRules:
@@ -65,15 +68,19 @@ class AudienceRules:
                 json.dumps(list(a.identifiers)),
                 a.sync_limited_data_use,
                 a.sync_att_denied,
+                a.holdout_share,
+                a.holdout_key,
             )
             for name, a in audiences.items()
+            if a.enter is not None  # past-behaviour audiences are decided by their runs (past.py)
         ]
+        self.activity = ActivityRules(audiences)
         self.names = frozenset(
             rule.name
             for a in self._audiences
             for rule in (a.enter, a.unless, a.exit)
             if rule is not None
-        )  # fmt: skip
+        ) | self.activity.names  # fmt: skip
 
     def signals(
         self, event: str, event_id: str, document: Mapping[str, Any], at: float, limited_data_use: bool
@@ -98,12 +105,26 @@ class AudienceRules:
             if a.enter.holds(name, document):
                 due = at + a.unless_s if a.unless_s is not None else None
                 expires = (due or at) + a.ttl_s if a.ttl_s is not None else None
-                found.append(AudienceSignal(a.name, "enter", event_id, ids, a.sync_types, at, due, expires, consent))
+                found.append(AudienceSignal(a.name, "enter", event_id, ids, a.sync_types, at, due, expires, consent,
+                                            a.holdout_share, a.holdout_key))  # fmt: skip
             if a.unless is not None and a.unless.holds(name, document):
                 found.append(AudienceSignal(a.name, "cancel", event_id, ids, a.sync_types, at, None, None, consent))
             if a.exit is not None and a.exit.holds(name, document):
                 found.append(AudienceSignal(a.name, "exit", event_id, ids, a.sync_types, at, None, None, consent))
         return found
+
+    def counted(
+        self, event: str, event_id: str, document: Mapping[str, Any], at: float, limited_data_use: bool
+    ) -> list[ActivityRecord]:
+        """What past-behaviour rules and goals count of this event (audiences/activity.py)."""
+        if normalise_name(event) not in self.activity.names:
+            return []
+        user = document.get("user") or {}
+        device = document.get("device") or {}
+        ids = json.dumps(identifiers(user, device), sort_keys=True)
+        att = str(device.get("att_status") or user.get("att_status") or "").upper()
+        denied = "limited_data_use" if limited_data_use else "att_denied" if att in _DENIED_ATT else None
+        return self.activity.records(event, event_id, document, ids, at, denied)
 
 
 def identifiers(user: Mapping[str, Any], device: Mapping[str, Any]) -> dict[str, str]:

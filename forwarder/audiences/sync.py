@@ -25,6 +25,7 @@ from ..settings_marketing import IDENTIFIERS
 from ..store import Store
 from ..store.audiences import MemberClaim, Settlement
 from .lifecycle import ensure_audience, poll_size, size_due
+from .past import run_due
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +65,7 @@ class AudienceSync:
             return 0
         ledger = self.store.audiences
         await ledger.timers(self.clock())
+        await run_due(self.store, settings, self.clock())  # past-behaviour rules on their schedules
         if not settings.audience_sync.enabled:
             return 0
         token = await self.token()

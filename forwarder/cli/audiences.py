@@ -14,6 +14,7 @@ from ..cli_output import chosen_format, emit
 from ..errors import PayloadError
 from ..settings import Settings
 from ..store import Store
+from .audience_performance import show_performance
 from .records import with_store
 from .service import load_or_exit
 
@@ -25,9 +26,10 @@ def add_commands(commands: Any, config_help: str, format_help: str) -> None:
         ("list", "every audience: status, entered, synced, not synced, pending, errored, size"),
         ("show", "one audience: its figures, TikTok side, problem and what to do, adds and deletes per day"),
         ("explain", "why a user is in, out, waiting or not synced, per audience, with TikTok's request ids"),
+        ("performance", "goal conversions, lift against the control group with its 95% interval, the funnel"),
     ):
         p = audience_commands.add_parser(name, help=text)
-        if name == "show":
+        if name in ("show", "performance"):
             p.add_argument("name", help="the audience's name ([audiences.NAME])")
         if name == "explain":
             _identifier_options(p)
@@ -59,6 +61,8 @@ def _pairs(args: argparse.Namespace, settings: Settings) -> list[tuple[str, str]
 def audiences(args: argparse.Namespace) -> int:
     settings = load_or_exit(args.config)
     output = chosen_format(args.format)
+    if args.audiences_command == "performance":
+        return show_performance(args, settings)
     if args.audiences_command == "explain":
         pairs = _pairs(args, settings)
         if pairs is None:

@@ -1,13 +1,15 @@
-"""Audiences over the admin API: `GET /v1/audiences`, `GET /v1/audiences/{name}`, and `POST /v1/users/forget`."""
+"""Audiences over the admin API: `GET /v1/audiences`, `GET /v1/audiences/{name}`, its `/performance` (JSON or CSV),
+and `POST /v1/users/forget`."""
 
 from __future__ import annotations
 
 import orjson
 import structlog
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from ..audiences.identify import hashed_identifiers
+from ..audiences.performance import as_csv, performance
 from ..audiences.report import audience_documents
 from ..errors import PayloadError
 from ..runtime import Runtime
@@ -25,17 +27,41 @@ async def list_audiences(request: Request) -> Response:
     return JSONResponse({"audiences": list(documents.values())})
 
 
+def _unknown(runtime: Runtime, name: str) -> Response | None:
+    if name in runtime.settings.audiences:
+        return None
+    known = ", ".join(sorted(runtime.settings.audiences)) or "none"
+    message = f"no audience {name[:100]!r} is configured (configured: {known})"
+    return JSONResponse({"error": "not_found", "field": "name", "message": message}, status_code=404)
+
+
 async def show_audience(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     if denied := require_admin(request, runtime):
         return denied
     name = request.path_params["name"]
-    if name not in runtime.settings.audiences:
-        known = ", ".join(sorted(runtime.settings.audiences)) or "none"
-        message = f"no audience {name[:100]!r} is configured (configured: {known})"
-        return JSONResponse({"error": "not_found", "field": "name", "message": message}, status_code=404)
+    if unknown := _unknown(runtime, name):
+        return unknown
     documents = await audience_documents(runtime.store, runtime.settings)
     return JSONResponse(documents[name])
+
+
+async def audience_performance(request: Request) -> Response:
+    """Conversions of the audience's goal, lift against its control group, trends and the funnel; `?format=csv`."""
+    runtime: Runtime = request.state.runtime
+    if denied := require_admin(request, runtime):
+        return denied
+    name = request.path_params["name"]
+    if unknown := _unknown(runtime, name):
+        return unknown
+    wanted = request.query_params.get("format", "json")
+    if wanted not in ("json", "csv"):
+        message = "must be json or csv"
+        return JSONResponse({"error": "invalid_parameter", "field": "format", "message": message}, status_code=400)
+    document = await performance(runtime.store, runtime.settings, name, runtime.clock())
+    if wanted == "csv":
+        return PlainTextResponse(as_csv(document), media_type="text/csv")
+    return JSONResponse(document)
 
 
 async def forget_user(request: Request) -> Response:

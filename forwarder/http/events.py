@@ -21,7 +21,7 @@ from ..mapping.planning import Plan
 from ..runtime import Runtime
 from ..shape import shape_problem
 from ..store import InboundRecord, IngestWrite, OrderClaim, OutboxItem, Stored
-from ..store.audiences import AudienceSignal
+from ..store.audiences import ActivityRecord, AudienceSignal
 from ..store.base import CounterKey
 from .auth import signature_problem
 from .requests import admit, read_body, refusal
@@ -115,6 +115,7 @@ async def accept_events(
     snapshot = runtime.snapshot  # one snapshot for the whole request
     routing, audience_rules = snapshot.routing, snapshot.audience_rules
     signals: list[AudienceSignal] = []
+    activity: list[ActivityRecord] = []
     counters: Counter[CounterKey] = Counter({("source", source, "received"): len(raw_events)})
     rejected: list[dict[str, Any]] = []
     plans = []
@@ -143,6 +144,9 @@ async def accept_events(
             signals += audience_rules.signals(
                 event.event, plan.event_id, plan.document, event.timestamp, event.limited_data_use
             )
+            activity += audience_rules.counted(
+                event.event, plan.event_id, plan.document, event.timestamp, event.limited_data_use
+            )
         plans.append(plan)
         names.append(event.event)
         indexes.append(index)
@@ -161,7 +165,7 @@ async def accept_events(
         if plan.stored_document is not None and plan.event_id is not None
     ]
     write = IngestWrite(items=[item for plan in plans for item in plan.items], counters=counters, inbound=inbound)
-    write.audience_signals = signals
+    write.audience_signals, write.activity = signals, activity
     if orders:  # rare: events with an order id; their claims' indexes count within the whole write
         write.orders = _order_claims(plans)
     if unsent:

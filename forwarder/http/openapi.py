@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from .. import __version__
 from ..events import InboundEvent
+from .openapi_audiences import performance_path
 from .openapi_marketing import marketing_paths
 from .openapi_postbacks import postback_body, postback_query
 from .openapi_report import report_path
@@ -222,6 +223,7 @@ def openapi_document() -> dict[str, Any]:
                 )
             },
             "/v1/report": report_path(_ADMIN_ERRORS, _ADMIN, ERROR),
+            "/v1/audiences/{name}/performance": performance_path(_ADMIN_ERRORS, _ADMIN, ERROR),
             "/metrics": {
                 "get": _operation(
                     "Prometheus metrics",

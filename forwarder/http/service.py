@@ -7,6 +7,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..audiences.performance import performances
 from ..audiences.report import audience_documents
 from ..reporting.gauges import latest_day_values
 from ..runtime import Runtime
@@ -73,5 +74,6 @@ async def metrics(request: Request) -> Response:
     runtime.metrics.refresh_queue(await runtime.store.stats(runtime.clock()))
     if runtime.audience_gauges is not None and runtime.settings.audiences:
         runtime.audience_gauges.refresh(await audience_documents(runtime.store, runtime.settings))
+        runtime.audience_gauges.refresh_lift(await performances(runtime.store, runtime.settings, runtime.clock()))
     runtime.metrics.refresh_reports(await latest_day_values(runtime.store, runtime.settings))
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

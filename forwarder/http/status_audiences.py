@@ -12,6 +12,8 @@ _EXPLAINED = {
     "entered": "became members (after any unless window)",
     "synced": "TikTok holds them (acknowledged)",
     "not_synced": "never sent: no usable identifier, or consent",
+    "held_out": "the control group: qualify, held back on purpose, never sent, counted for lift",
+    "over_cap": "qualify, beyond the target cap (max_members)",
     "pending": "a change not yet acknowledged, being tried",
     "errored": "given up on: see the problem",
     "members": "members now (what TikTok should hold)",
@@ -20,10 +22,11 @@ _EXPLAINED = {
 }
 
 
-def audience_sections(documents: dict[str, dict[str, Any]]) -> str:
+def audience_sections(documents: dict[str, dict[str, Any]], lift: dict[str, str] | None = None) -> str:
+    """`lift`: each audience's lift block (http/status_lift.py), placed after its figures."""
     if not documents:
         return '<p class="why">No audiences configured: see README "Audiences".</p>'
-    return "\n".join(_section(d) for d in documents.values())
+    return "\n".join(_section(d) + (lift or {}).get(d["name"], "") for d in documents.values())
 
 
 def _section(document: dict[str, Any]) -> str:

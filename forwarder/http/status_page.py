@@ -20,6 +20,7 @@ from ..runtime import Runtime
 from ..stats import collect_stats
 from .admin import require_admin
 from .status_audiences import audience_sections
+from .status_lift import lift_sections
 from .status_performance import performance_section
 from .tiktok_connection import tiktok_connection_section
 
@@ -262,7 +263,7 @@ takes this source or app), <code>mixed</code> (destinations differ). Most freque
 </table>
 <h2>Audiences</h2>
 <p class="why">Kept in sync with TikTok from event rules; the same figures: <code>GET /v1/audiences</code>.</p>
-{audience_sections(audiences)}
+{audience_sections(audiences, await lift_sections(runtime))}
 {performance_section()}
 <h2>Active mapping tables</h2>
 {_mapping_sections(runtime)}

@@ -13,7 +13,7 @@ def audience_problems(settings: Settings) -> list[Problem]:
     marketing = settings.marketing
     for name, audience in settings.audiences.items():
         where = f"audiences.{name}"
-        for part in ("enter", "unless", "exit"):
+        for part in ("enter", "unless", "exit", "past", "goal"):
             rule = getattr(audience, part)
             for path, test in rule.when.items() if rule is not None else ():
                 try:
@@ -21,9 +21,8 @@ def audience_problems(settings: Settings) -> list[Problem]:
                 except ValueError as error:
                     reason = str(error)
                     problems.append(Problem("error", "config", f"{where}.{part}.when.{path}", reason))
-        if audience.unless is not None and normalise_name(audience.unless.event) == normalise_name(
-            audience.enter.event
-        ):
+        enter = audience.enter
+        if enter and audience.unless and normalise_name(audience.unless.event) == normalise_name(enter.event):
             problems.append(
                 Problem("error", "config", f"{where}.unless.event", "is the enter event: nobody would ever enter")
             )

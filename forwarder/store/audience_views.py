@@ -26,6 +26,8 @@ def audience_figures(
                 "pending": 0,  # a change not yet acknowledged, still being tried
                 "not_synced": 0,  # never sent: no usable identifier, or consent
                 "not_synced_by_reason": {},
+                "held_out": 0,  # the control group: qualifying, held back on purpose, counted for lift
+                "over_cap": 0,  # qualifying, beyond the target cap (max_members)
                 "errored": 0,  # given up on after the retry horizon, or refused for good
                 "totals": dict.fromkeys(COUNTERS, 0),
                 "daily": [],
@@ -34,13 +36,17 @@ def audience_figures(
 
     for audience, state, synced, held, is_errored, dirty, count in members:
         entry = of(audience)
-        if state == "in":
+        if state == "in" and held != "control_group":  # the control group is not members: counted apart
             entry["members"] += count
         if state == "pending":
             entry["waiting"] += count
         if synced == "in":
             entry["synced"] += count
-        if held and state != "out":
+        if held == "over_cap":
+            entry["over_cap"] += count
+        elif held == "control_group":
+            entry["held_out"] += count if state != "out" else 0
+        elif held and state != "out":
             entry["not_synced"] += count
             entry["not_synced_by_reason"][held] = entry["not_synced_by_reason"].get(held, 0) + count
         if is_errored:

@@ -21,6 +21,30 @@ class AudienceSignal(NamedTuple):
     due_at: float | None  # enter with `unless`: a member from then on, unless cancelled before
     expires_at: float | None  # enter with a TTL
     consent_held: str | None  # limited_data_use | att_denied: recorded, never sent
+    holdout_share: float = 0.0  # the audience's control group: users entering are held out by keyed hash
+    holdout_key: str | None = None  # its HMAC key (None: derived from the audience's name)
+
+
+class ActivityRecord(NamedTuple):
+    """One event a past-behaviour rule (`activity`) or a goal (`goal`) counts, for one hashed user."""
+
+    kind: str  # activity | goal
+    key: str  # the event's normalised name, with a digest of the rule's `when` when it has one
+    event_id: str  # each event counts once however often it is sent
+    ids: str  # JSON, as AudienceSignal.ids
+    at: float
+    value: float | None  # properties.value
+    consent: str | None  # limited_data_use | att_denied, as the event said
+
+
+class PastRun(NamedTuple):
+    """A past-behaviour run's result, applied at once: who qualifies and how each is held (None: a member)."""
+
+    audience: str
+    last_run: float | None  # the run this one follows: another replica that ran first makes this one a no-op
+    run_at: float
+    users: list[tuple[str, str | None, float]]  # (user_key, held: control_group|over_cap|consent|None, since)
+    sync_types: str  # JSON list: a user with none of them is not synced
 
 
 class MemberClaim(NamedTuple):
@@ -76,4 +100,25 @@ class AudienceLedger(Protocol):
 
     async def members_of(self, ids: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """The ledger rows of the user these identifiers name, for `explain` (no identifiers in the answer)."""
+        ...
+
+    async def qualifying(
+        self, did: str, since_day: str, at_least: int, value_at_least: float | None, not_did: str | None
+    ) -> list[tuple[str, float, str | None, str]]:
+        """Users whose activity `did` since `since_day` (UTC, inclusive) meets the rule and who have no `not_did`
+        then: (user_key, first time seen doing it, latest consent, their identifier types as JSON)."""
+        ...
+
+    async def apply_run(self, run: PastRun, now: float) -> dict[str, int] | None:
+        """Apply a past-behaviour run's change set in one transaction; None when another run came first."""
+        ...
+
+    async def outcomes(
+        self, audience: str, goal: str
+    ) -> tuple[list[tuple[str, str, float]], list[tuple[str, float, float]]]:
+        """For lift: (user_key, members|control, when their window opened) and the goal's (user_key, at, value)."""
+        ...
+
+    async def purge_activity(self, before: float) -> int:
+        """Activity, conversions and seen-marks older than `before` go (the configured retention)."""
         ...

@@ -8,7 +8,7 @@ from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import Outcome
-from .audiences import AudienceLedger, AudienceSignal
+from .audiences import ActivityRecord, AudienceLedger, AudienceSignal
 from .marketing import MarketingStore
 from .reports import ReportStore
 
@@ -153,6 +153,7 @@ class IngestWrite:
     orders: list[OrderClaim] = field(default_factory=list)  # only the items that carry an order id
     not_forwarded: list[NotForwarded] = field(default_factory=list)
     audience_signals: list[AudienceSignal] = field(default_factory=list)
+    activity: list[ActivityRecord] = field(default_factory=list)  # what past-behaviour rules and goals count
 
 
 class InboundRecord(NamedTuple):

@@ -4,132 +4,36 @@ users posted as an app would post them, the membership TikTok ends with checked 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.configs import service_config
+from tests.audience_processes import (
+    ADMIN,
+    ADMIN_AUTH,
+    ADVERTISER,
+    WINDOW_S,
+    audience,
+    audience_config,
+    email,
+    hashed,
+    marketing_state,
+    post,
+    ready_at_once,
+    script,
+    service,
+    tiktok_members,
+    wait_for,
+    wait_settled,
+)
 from tests.postgres import postgres_database
 from tests.processes import free_port, running
 
 pytestmark = pytest.mark.slow
-
-KEY, ADMIN = "aud-ingest-key", "aud-admin-token"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
-ADVERTISER = "7002238017842757633"
-WINDOW_S = 3
-
-
-def audience_config(
-    tmp_path: Path, port: int, store_url: str, *, lease_s: float = 30, emulator: str | None = None
-) -> Path:
-    """The embedded emulator, or the `forwarder emulate` at `emulator`."""
-    tiktok = emulator or f"http://127.0.0.1:{port}/_emulator"
-    path = service_config(
-        tmp_path / "config.toml",
-        port=port,
-        tiktok_url=tiktok,
-        store_url=store_url,
-        key=KEY,
-        token="aud-events-token",
-        delivery="enabled = false",
-    )
-    with path.open("a") as config:
-        config.write(f"""
-admin_token = "{ADMIN}"
-[emulator]
-enabled = {"false" if emulator else "true"}
-[marketing]
-base_url = "{tiktok}/marketing"
-access_token = "emulator-token"
-[audience_sync]
-flush_interval_s = 0.3
-max_users_per_request = 300
-lease_s = {lease_s}
-retry_base_s = 0.2
-retry_cap_s = 1
-probe_after_s = 1
-[audiences.trial_no_purchase]
-advertiser_id = "{ADVERTISER}"
-enter = {{ event = "START_TRIAL" }}
-unless = {{ event = "PURCHASE", within_s = {WINDOW_S} }}
-exit = {{ event = "CANCEL_SUBSCRIPTION" }}
-""")
-    # A top-level key must come before the first table: move admin_token up.
-    text = path.read_text().replace(f'\nadmin_token = "{ADMIN}"\n', "\n")
-    path.write_text(f'admin_token = "{ADMIN}"\n' + text)
-    return path
-
-
-def email(i: int) -> str:
-    return f"user{i}@example.com"
-
-
-def hashed(i: int) -> str:
-    return hashlib.sha256(email(i).encode()).hexdigest()
-
-
-def post(base: str, name: str, users: range | list[int], at: float) -> None:
-    events = [
-        {"event": name, "event_id": f"{name}-{i}", "timestamp": int(at), "app": {"id": "com.example.app"},
-         "user": {"email": [email(i)]}}
-        for i in users
-    ]  # fmt: skip
-    for start in range(0, len(events), 100):
-        answer = httpx.post(f"{base}/v1/events", json={"events": events[start : start + 100]}, headers=AUTH, timeout=30)
-        assert answer.status_code == 202, answer.text
-
-
-def audience(base: str) -> dict[str, Any]:
-    answer = httpx.get(f"{base}/v1/audiences/trial_no_purchase", headers=ADMIN_AUTH, timeout=10)
-    assert answer.status_code == 200, answer.text
-    document: dict[str, Any] = answer.json()
-    return document
-
-
-def tiktok_members(tiktok: str, audience_id: str) -> set[str]:
-    answer = httpx.get(f"{tiktok}/marketing/_control/audiences/{audience_id}", headers=ADMIN_AUTH, timeout=10)
-    answer.raise_for_status()
-    return {i.split(":", 1)[1] for member in answer.json()["users"] for i in member if i.startswith("EMAIL")}
-
-
-def marketing_state(tiktok: str) -> dict[str, Any]:
-    answer = httpx.get(f"{tiktok}/marketing/_control/state", headers=ADMIN_AUTH, timeout=10)
-    answer.raise_for_status()
-    state: dict[str, Any] = answer.json()
-    return state
-
-
-def wait_settled(base: str, members: int, timeout_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        document = audience(base)
-        if document["members"] == members and document["pending"] == 0 and document["waiting"] == 0:
-            return document
-        assert time.monotonic() < deadline, f"not settled: {document}"
-        time.sleep(0.2)
-
-
-def ready_at_once(tiktok: str) -> None:
-    """TikTok takes mappings a minute or two after creating an audience; the emulator, told so, at once."""
-    script = {"ready_after_s": 0}
-    answer = httpx.post(f"{tiktok}/marketing/_control/script", json=script, headers=ADMIN_AUTH, timeout=10)
-    assert answer.status_code == 200, answer.text
-
-
-@contextmanager
-def service(tmp_path: Path, port: int, config: Path) -> Iterator[Any]:
-    base = f"http://127.0.0.1:{port}"
-    with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path) as p:
-        yield p
 
 
 def test_a_thousand_users_through_a_live_rule_and_an_exit(tmp_path: Path) -> None:
@@ -215,19 +119,6 @@ def test_three_replicas_on_postgresql_create_one_audience_and_send_each_change_o
         state = marketing_state(tiktok)
         assert len(state["audiences"]) == 1  # three replicas, one audience
         assert audience(bases[2])["synced"] == 675  # every replica reads the one ledger
-
-
-def script(tiktok: str, spec: dict[str, Any]) -> None:
-    answer = httpx.post(f"{tiktok}/marketing/_control/script", json=spec, headers=ADMIN_AUTH, timeout=10)
-    assert answer.status_code == 200, answer.text
-
-
-def wait_for(condition: Any, what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
 
 
 def test_revoked_token_deleted_audience_and_forget_as_ops_see_them(tmp_path: Path) -> None:

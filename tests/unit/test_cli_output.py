@@ -51,7 +51,7 @@ def test_every_option_of_every_command_has_help_text() -> None:
 def test_every_read_command_takes_table_or_json() -> None:
     commands = {path for path, action in _options(build_parser()) if "--format" in action.option_strings}
     expected = {"stats", "events show", "dead list", "dead replay", "conflicts list", "audiences list"}
-    expected |= {"audiences show", "audiences explain", "report"}  # report: csv too
+    expected |= {"audiences show", "audiences explain", "audiences performance", "report"}  # report: csv too
     assert commands == {f"forwarder {name}" for name in expected}
 
 

@@ -11,6 +11,7 @@ import asyncpg
 from ..audiences import AudienceSignal
 from ..base import CounterKey
 from ..sqlite.writer.audiences import user_key
+from ..sqlite.writer.holdout import held_out
 
 _MEMBER_LOCK = 1511  # advisory lock class: one member's row, (this, hashtext(audience:user_key))
 _SEEN = "INSERT INTO audience_seen VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1"
@@ -74,6 +75,8 @@ async def _apply(
     merged = {**old_ids, **ids}
     types: list[str] = json.loads(signal.sync_types)
     held = signal.consent_held or (None if any(t in merged for t in types) else "no_identifier")
+    if held is None and held_out(signal.audience, signal.holdout_key, signal.holdout_share, key):
+        held = "control_group"  # the control group: recorded and counted like a member, never sent
     if signal.action == "enter" and state == "out":
         new_state = "pending" if signal.due_at is not None else "in"
         await connection.execute(_UPSERT, signal.audience, key, new_state, json.dumps(merged), held, signal.at,

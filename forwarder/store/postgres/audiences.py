@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ..audience_views import audience_figures, member_view
-from ..audiences import MemberClaim, Settlement
+from ..audiences import MemberClaim, PastRun, Settlement
 from ..base import CounterKey
 from ..sqlite.writer.audiences import utc_day
+from . import activity
 from .counters import bump
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ _REQUEST_IDS = """CASE WHEN $4::text IS NULL THEN request_ids ELSE (
                       WITH ORDINALITY AS t(e, n) WHERE n > jsonb_array_length(request_ids) - 4) END"""
 _MINE = "audience = $1 AND user_key = $2 AND lease_owner = $3"
 _SYNCED = f"""UPDATE audience_members SET synced = $5, synced_version = $6, lease_owner = NULL, lease_until = NULL,
-                     attempts = 0, first_failure_at = NULL, problem = NULL, synced_at = $7, request_ids = {_REQUEST_IDS}
+                     attempts = 0, first_failure_at = NULL, problem = NULL, synced_at = $7,
+                     request_ids = {_REQUEST_IDS},
+                     first_synced_at = coalesce(
+                       first_synced_at, CASE WHEN $5::text = 'in' THEN $7::double precision END)
               WHERE {_MINE} RETURNING forget"""
 _FAILED = f"""UPDATE audience_members SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
                      next_attempt_at = $5, first_failure_at = coalesce(first_failure_at, $6), problem = $7::text,
@@ -53,7 +57,7 @@ _USERS = """SELECT DISTINCT user_key FROM audience_identities JOIN unnest($1::te
               AS p(id_type, hash) USING (id_type, hash)"""
 _AUDIENCE_COLUMNS = {
     "tiktok_id", "advertiser_id", "status", "problem", "created_at", "ready_at", "creating_owner", "creating_until",
-    "size_now", "size_first", "size_at", "size_note", "paused_until",
+    "size_now", "size_first", "size_at", "size_note", "paused_until", "past_run_at", "past_run",
 }  # fmt: skip
 
 
@@ -198,6 +202,26 @@ class PostgresAudienceLedger:
                 "SELECT * FROM audience_members WHERE user_key = ANY($1) ORDER BY audience, user_key", keys
             )
         return [member_view(dict(row)) for row in rows]
+
+    async def qualifying(
+        self, did: str, since_day: str, at_least: int, value_at_least: float | None, not_did: str | None
+    ) -> list[tuple[str, float, str | None, str]]:
+        async with self._store._connection(snapshot=True) as connection:
+            return await activity.qualifying(connection, did, since_day, at_least, value_at_least, not_did)
+
+    async def apply_run(self, run: PastRun, now: float) -> dict[str, Any] | None:
+        async with self._store._connection() as connection:
+            return await activity.apply_run(connection, run, now)
+
+    async def outcomes(
+        self, audience: str, goal: str
+    ) -> tuple[list[tuple[str, str, float]], list[tuple[str, float, float]]]:
+        async with self._store._connection(snapshot=True) as connection:
+            return await activity.outcomes(connection, audience, goal)
+
+    async def purge_activity(self, before: float) -> int:
+        async with self._store._connection() as connection:
+            return await activity.purge_activity(connection, before)
 
 
 async def _figures(connection: asyncpg.Connection) -> dict[str, dict[str, Any]]:

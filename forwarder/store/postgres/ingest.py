@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from ..base import IngestWrite, Stored
+from .activity import record_activity
 from .audience_signals import apply_signals
 from .counters import bump, notify
 from .orders import settle_orders
@@ -49,6 +50,8 @@ async def enqueue(connection: asyncpg.Connection, write: IngestWrite, now: float
         counters["destination", item.destination, _OUTCOME_METRIC[what]] += 1
     if write.audience_signals:  # only events an audience rule names
         counters.update(await apply_signals(connection, write.audience_signals, now))
+    if write.activity:  # only events a past-behaviour rule or a goal names
+        await record_activity(connection, write.activity, now)
     await bump(connection, counters, now)
     if write.not_forwarded:
         await connection.executemany(

@@ -171,6 +171,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE report_lease (name text PRIMARY KEY, owner text NOT NULL, expires_at double precision NOT NULL);
         """,
     ),
+    (
+        "m013_audience_activity",
+        # What past-behaviour rules and goals read; see sqlite m013_audience_activity.
+        """
+        CREATE TABLE audience_activity (
+          activity text NOT NULL, user_key text NOT NULL, day text NOT NULL, first_at double precision NOT NULL,
+          last_at double precision NOT NULL, count bigint NOT NULL, value_sum double precision NOT NULL,
+          consent text, PRIMARY KEY (activity, day, user_key));
+        CREATE INDEX audience_activity_user ON audience_activity (user_key);
+        CREATE TABLE audience_conversions (
+          goal text NOT NULL, event_id text NOT NULL, user_key text NOT NULL, at double precision NOT NULL,
+          value double precision NOT NULL, PRIMARY KEY (goal, event_id));
+        CREATE INDEX audience_conversions_user ON audience_conversions (goal, user_key);
+        CREATE INDEX audience_conversions_at ON audience_conversions (at);
+        ALTER TABLE audience_members ADD COLUMN first_synced_at double precision;
+        ALTER TABLE audiences ADD COLUMN past_run_at double precision;
+        ALTER TABLE audiences ADD COLUMN past_run text;
+        """,
+    ),
 ]
 
 

@@ -250,6 +250,27 @@ def m012_reports(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m013_audience_activity(db: sqlite_utils.Database) -> None:
+    # What past-behaviour rules and goals read (writer/activity.py): per hashed user, counted event and UTC day;
+    # goal conversions one row each; when a member was first synced (lift counts from then); past runs.
+    db.executescript(
+        """CREATE TABLE audience_activity (
+             activity TEXT NOT NULL, user_key TEXT NOT NULL, day TEXT NOT NULL, first_at REAL NOT NULL,
+             last_at REAL NOT NULL, count INTEGER NOT NULL, value_sum REAL NOT NULL, consent TEXT,
+             PRIMARY KEY (activity, day, user_key)) WITHOUT ROWID;
+           CREATE INDEX audience_activity_user ON audience_activity (user_key);
+           CREATE TABLE audience_conversions (
+             goal TEXT NOT NULL, event_id TEXT NOT NULL, user_key TEXT NOT NULL, at REAL NOT NULL,
+             value REAL NOT NULL, PRIMARY KEY (goal, event_id));
+           CREATE INDEX audience_conversions_user ON audience_conversions (goal, user_key);
+           CREATE INDEX audience_conversions_at ON audience_conversions (at);
+           ALTER TABLE audience_members ADD COLUMN first_synced_at REAL;
+           ALTER TABLE audiences ADD COLUMN past_run_at REAL;
+           ALTER TABLE audiences ADD COLUMN past_run TEXT;"""
+    )
+
+
 def make_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (its -wal and -shm then inherit that mode), and take
     group and other permissions away from an existing one and its companions: it holds hashed PII and payloads."""

@@ -130,10 +130,14 @@ class SQLiteStore(SQLiteReports):
         orders = [(o.item, o.order_id, o.source, o.sources, o.value, o.currency) for o in write.orders]
         dropped = [(n.event, n.source, n.reason, n.events, n.event_id) for n in write.not_forwarded]
         signals = [
-            (s.audience, s.action, s.event_id, s.ids, s.sync_types, s.at, s.due_at, s.expires_at, s.consent_held)
+            (s.audience, s.action, s.event_id, s.ids, s.sync_types, s.at, s.due_at, s.expires_at, s.consent_held,
+             s.holdout_share, s.holdout_key)
             for s in write.audience_signals
-        ]
-        stored: list[int] = await self._write(writer.enqueue, now, items, inbound, counters, orders, dropped, signals)
+        ]  # fmt: skip
+        activity = [(a.kind, a.key, a.event_id, a.ids, a.at, a.value, a.consent) for a in write.activity]
+        stored: list[int] = await self._write(
+            writer.enqueue, now, items, inbound, counters, orders, dropped, signals, activity
+        )
         return [_STORED[what] for what in stored]
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:

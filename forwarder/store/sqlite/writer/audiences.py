@@ -16,9 +16,10 @@ import time
 from typing import Any
 
 from .counters import Counters, bump
+from .holdout import held_out
 
-# (audience, action, event_id, ids JSON, sync types JSON, at, due_at, expires_at, consent_held)
-SignalRow = tuple[str, str, str, str, str, float, float | None, float | None, str | None]
+# (audience, action, event_id, ids JSON, sync types JSON, at, due_at, expires_at, consent_held, holdout share, key)
+SignalRow = tuple[str, str, str, str, str, float, float | None, float | None, str | None, float, str | None]
 # (user_key, version, outcome: synced|retry|errored|release, sent state, next_attempt_at, problem, request_id)
 SettleRow = tuple[str, int, str, str, float, str | None, str | None]
 
@@ -63,7 +64,7 @@ def resolve_user(connection: sqlite3.Connection, ids: dict[str, str]) -> str:
 def apply_signals(connection: sqlite3.Connection, counters: Counters, now: float, signals: list[SignalRow]) -> None:
     """Apply ingest's audience signals (audiences/signals.py) in the ingest transaction; each event once."""
     rows = []
-    for audience, action, event_id, ids_json, types_json, at, due_at, expires_at, consent_held in signals:
+    for audience, action, event_id, ids_json, types_json, at, due_at, expires_at, consent_held, share, hkey in signals:
         seen = connection.execute(
             "INSERT INTO audience_seen VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
             (audience, event_id, action, now),
@@ -75,8 +76,9 @@ def apply_signals(connection: sqlite3.Connection, counters: Counters, now: float
             rows.append(("audience", audience, "anonymous", 1 if action == "enter" else 0))
             continue
         key = resolve_user(connection, ids)
+        control = held_out(audience, hkey, share, key)
         metric = _apply(connection, audience, key, action, ids, json.loads(types_json), at, due_at, expires_at,
-                        consent_held, now)  # fmt: skip
+                        consent_held, control, now)  # fmt: skip
         if metric:
             rows.append(("audience", audience, metric, 1))
     counters.add(now, rows)
@@ -93,6 +95,7 @@ def _apply(
     due_at: float | None,
     expires_at: float | None,
     consent_held: str | None,
+    control: bool,
     now: float,
 ) -> str | None:
     """The one signal on the member's row; the counter it moves (entered, exited, cancelled), if any."""
@@ -100,6 +103,8 @@ def _apply(
     state, old_ids = (row[0], json.loads(row[1])) if row else ("out", {})
     merged = {**old_ids, **ids}
     held = consent_held or (None if any(t in merged for t in types) else "no_identifier")
+    if held is None and control:
+        held = "control_group"  # the control group: recorded and counted like a member, never sent
     if action == "enter" and state == "out":
         new_state = "pending" if due_at is not None else "in"
         connection.execute(_UPSERT, (audience, key, new_state, json.dumps(merged), held, at, due_at, expires_at, now))
@@ -167,9 +172,10 @@ def settle_members(
             updated = connection.execute(
                 f"""UPDATE audience_members SET synced = ?, synced_version = ?, lease_owner = NULL, lease_until = NULL,
                            attempts = 0, first_failure_at = NULL, problem = NULL, synced_at = ?,
+                           first_synced_at = coalesce(first_synced_at, CASE WHEN ? = 'in' THEN ? END),
                            request_ids = {_REQUEST_IDS}
                     WHERE {mine} RETURNING forget, state""",
-                (sent_state, version, now, request_id, request_id, audience, key, owner),
+                (sent_state, version, now, sent_state, now, request_id, request_id, audience, key, owner),
             ).fetchone()
             if updated:
                 sent[sent_state] += 1

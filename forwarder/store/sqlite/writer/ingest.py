@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .activity import ActivityRow, record_activity
 from .audiences import SignalRow, apply_signals
 from .counters import CounterRow, Counters
 from .orders import HELD_CONFLICT, NEW, OrderClaimRow, settle_orders
@@ -66,6 +67,7 @@ def enqueue(
     orders: list[OrderClaimRow],
     not_forwarded: Sequence[tuple[str, str, str, int, str]] = (),
     audience_signals: Sequence[SignalRow] = (),
+    activity: Sequence[ActivityRow] = (),
 ) -> list[int]:
     """Store one ingest request: items are base.OutboxItem as tuples
     (destination, event, event_id, payload, test_event_code, mapping_version); per item, base.Stored's value."""
@@ -93,6 +95,8 @@ def enqueue(
     connection.executemany(_INSERT_INBOUND, [(now, *record) for record in inbound])
     if audience_signals:  # only events an audience rule names
         apply_signals(connection, counters, now, list(audience_signals))
+    if activity:  # only events a past-behaviour rule or a goal names
+        record_activity(connection, counters, now, list(activity))
     if not_forwarded:  # base.NotForwarded: (event, source, reason, count, event_id)
         connection.executemany(_NOT_FORWARDED, [(*row[:4], now, now, row[4]) for row in not_forwarded])
     outcome = [("destination", item[0], _OUTCOME_METRIC[what], 1) for item, what in zip(items, stored, strict=True)]

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from .activity import purge_activity
 from .admin import pause, replay_dead, resume
 from .audiences import (
     audience_timers,
@@ -27,11 +28,13 @@ from .marketing import (
     save_marketing_credential,
 )
 from .orders import release_held
+from .past_runs import apply_run
 from .purge import purge
 from .reports import log_report_pull, store_report_pull, take_report_lease
 
 __all__ = [
     "OPERATIONS",
+    "apply_run",
     "audience_timers",
     "begin_creation",
     "claim_due",
@@ -44,6 +47,7 @@ __all__ = [
     "log_report_pull",
     "pause",
     "purge",
+    "purge_activity",
     "release",
     "release_held",
     "replay_dead",
@@ -86,6 +90,8 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
         store_report_pull,
         log_report_pull,
         take_report_lease,
+        apply_run,
+        purge_activity,
     )
 }
 
