@@ -45,9 +45,10 @@ def ingest(tmp: Path, name: str, audiences: bool, args: argparse.Namespace, even
     port = free_port()
     run = tmp / name
     run.mkdir()
-    config = write_config(run / "bench.toml", port=port, store_url=f"sqlite:///{run / 'bench.db'}", delivery=False)
-    if audiences:
-        config.write_text(config.read_text() + AUDIENCE)
+    store_url = f"sqlite:///{run / 'bench.db'}"
+    config = write_config(
+        run / "bench.toml", port=port, store_url=store_url, delivery=False, extra=AUDIENCE if audiences else ""
+    )
     command = [sys.executable, "-m", "forwarder", "serve", "--config", str(config)]
     with server(command, f"http://127.0.0.1:{port}/healthz", run / "forwarder.log"):
         result = wrk(

@@ -20,6 +20,10 @@ import httpx
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+if str(REPO) not in sys.path:  # run as `python bench/<name>.py`: the repository root holds `tests.configs`
+    sys.path.append(str(REPO))
+
+from tests.configs import service_config  # noqa: E402  (after the path above)
 
 
 def free_port() -> int:
@@ -147,30 +151,26 @@ def write_config(
     rate_limit_per_s: float = 20.0,
     workers: int = 1,
     keep_inbound_h: float | None = None,
+    extra: str = "",
 ) -> Path:
-    """A benchmark's service config: the default settings but for these."""
-    inbound = "" if keep_inbound_h is None else f"keep_inbound_h = {keep_inbound_h}"
-    path.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-log_level = "warning"
-[server]
-port = {port}
-workers = {workers}
-max_body_bytes = 4194304
-[store]
-url = "{store_url}"
-{inbound}
-[delivery]
-enabled = {str(delivery).lower()}
-[tiktok]
-base_url = "{tiktok_url}"
-[sources.bench]
-keys = ["bench-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "7301234567890123456"
-access_token = "bench-token"
-rate_limit_per_s = {rate_limit_per_s}
-""")
-    return path
+    """A benchmark's service config: the default settings but for these, and `extra` TOML tables."""
+    return service_config(
+        path,
+        port=port,
+        store_url=store_url,
+        tiktok_url=tiktok_url,
+        top_level={"log_level": "warning"},
+        server={"workers": workers, "max_body_bytes": 4194304},
+        store={} if keep_inbound_h is None else {"keep_inbound_h": keep_inbound_h},
+        delivery={"enabled": delivery},
+        sources={"bench": {"keys": ["bench-key"]}},
+        destinations={
+            "app": {
+                "event_source": "app",
+                "event_source_id": "7301234567890123456",
+                "access_token": "bench-token",
+                "rate_limit_per_s": rate_limit_per_s,
+            }
+        },
+        extra=extra,
+    )

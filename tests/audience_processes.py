@@ -44,36 +44,31 @@ def audience_config(
 ) -> Path:
     """The embedded emulator, or the `forwarder emulate` at `emulator`; `audiences` the [audiences.*] tables."""
     tiktok = emulator or f"http://127.0.0.1:{port}/_emulator"
-    path = service_config(
+    sync = {
+        "flush_interval_s": 0.3,
+        "max_users_per_request": 300,
+        "lease_s": lease_s,
+        "retry_base_s": 0.2,
+        "retry_cap_s": 1,
+        "probe_after_s": 1,
+        "lift_min_users": 20,
+    }
+    return service_config(
         tmp_path / "config.toml",
         port=port,
         tiktok_url=tiktok,
         store_url=store_url,
         key=KEY,
         token="aud-events-token",
+        top_level={"admin_token": ADMIN},
         delivery="enabled = false",
+        emulator={"enabled": emulator is None},
+        tables={
+            "marketing": {"base_url": f"{tiktok}/marketing", "access_token": "emulator-token"},
+            "audience_sync": sync,
+        },
+        extra=audiences,
     )
-    # A top-level key must come before the first table.
-    path.write_text(
-        f'admin_token = "{ADMIN}"\n'
-        + path.read_text()
-        + f"""
-[emulator]
-enabled = {"false" if emulator else "true"}
-[marketing]
-base_url = "{tiktok}/marketing"
-access_token = "emulator-token"
-[audience_sync]
-flush_interval_s = 0.3
-max_users_per_request = 300
-lease_s = {lease_s}
-retry_base_s = 0.2
-retry_cap_s = 1
-probe_after_s = 1
-lift_min_users = 20
-{audiences}"""
-    )
-    return path
 
 
 def email(i: int) -> str:

@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from forwarder.app import create_app
 from forwarder.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+from .configs import REPO
+
 TIKTOK = "https://tiktok.test"
 TRACK_URL = f"{TIKTOK}/open_api/v1.3/event/track/"
 INGEST_KEY = "test-ingest-key-0001"

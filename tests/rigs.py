@@ -3,7 +3,6 @@ example config. Helpers, not fixtures: each test starts and stops its own proces
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from .configs import service_config
-from .conftest import REPO
+from .configs import example_config, service_config
 from .processes import emulator_state, free_port, running, wait_for_delivery
 
 KEY = {"Authorization": "Bearer fault-key"}
@@ -97,15 +95,17 @@ def rig(
         yield Rig(tmp, config, service, emulator)
 
 
-def write_config(tmp_path: Path, port: int, tiktok_url: str, *, emulator: bool) -> Path:
-    text = (REPO / "config.example.toml").read_text()
-    text = text.replace("port = 8080", f"port = {port}")
-    text = text.replace('base_url = "http://127.0.0.1:8080/_emulator"', f'base_url = "{tiktok_url}"')
-    text = text.replace("enabled = true                   # serve", f"enabled = {str(emulator).lower()}  # serve")
-    config = tmp_path / "config.toml"
-    config.write_text(text)
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    return config
+def write_config(
+    tmp_path: Path, port: int, tiktok_url: str, *, emulator: bool, replace: dict[str, str] | None = None
+) -> Path:
+    """config.example.toml as written (relative paths: run the service in `tmp_path`) on `port`, sending to
+    `tiktok_url`, with its embedded emulator on or off; `replace` edits it further."""
+    edits = {
+        "port = 8080": f"port = {port}",
+        'base_url = "http://127.0.0.1:8080/_emulator"': f'base_url = "{tiktok_url}"',
+        "enabled = true                   # serve": f"enabled = {str(emulator).lower()}  # serve",
+    }
+    return example_config(tmp_path, replace={**edits, **(replace or {})}, as_written=True)
 
 
 def wait_for_ids(

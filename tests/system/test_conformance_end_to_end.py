@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, event
+from tests.configs import service_config
+from tests.conftest import event
 from tests.processes import free_port, running
 
 pytestmark = pytest.mark.slow
@@ -54,35 +55,28 @@ class Cluster:
 def cluster(tmp_path: Path, batch_size: int = 100) -> Iterator[Cluster]:
     emulator_port, port = free_port(), free_port()
     emulator = f"http://127.0.0.1:{emulator_port}"
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp_path / "forwarder.db"}"
-[delivery]
-batch_size = {batch_size}
-poll_interval_s = 0.1
-retry_base_s = 0.2
-retry_cap_s = 1.0
-timeout_s = 2.0
-lease_s = 6.0
-pause_probe_base_s = 0.3
-pause_probe_cap_s = 1.0
-[tiktok]
-base_url = "{emulator}"
-[sources.app]
-keys = ["e2e-ingest-key"]
-[destinations.alpha]
-event_source = "app"
-event_source_id = "111"
-access_token = "alpha-token"
-[destinations.beta]
-event_source = "app"
-event_source_id = "222"
-access_token = "beta-token"
-""")
+    config = service_config(
+        tmp_path / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp_path / 'forwarder.db'}",
+        tiktok_url=emulator,
+        watch_config=None,
+        delivery={
+            "batch_size": batch_size,
+            "poll_interval_s": 0.1,
+            "retry_base_s": 0.2,
+            "retry_cap_s": 1.0,
+            "timeout_s": 2.0,
+            "lease_s": 6.0,
+            "pause_probe_base_s": 0.3,
+            "pause_probe_cap_s": 1.0,
+        },
+        sources={"app": {"keys": ["e2e-ingest-key"]}},
+        destinations={
+            "alpha": {"event_source": "app", "event_source_id": "111", "access_token": "alpha-token"},
+            "beta": {"event_source": "app", "event_source_id": "222", "access_token": "beta-token"},
+        },
+    )
     service = f"http://127.0.0.1:{port}"
     with (
         running(["emulate", "--port", str(emulator_port)], f"{emulator}/_control/events", tmp_path / "emu.log"),

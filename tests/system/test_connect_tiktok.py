@@ -22,10 +22,12 @@ SECTION = "document.getElementById('tiktok-connection')"
 def test_connect_tiktok_in_chromium_then_expired_and_revoked(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    text = config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"')
-    text = text.replace('access_token = "emulator-token"', "")  # start without the example's token: unconnected
-    config.write_text(text.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))  # marketing.base_url, public_url
+    replace = {
+        'admin_token = "demo-admin-token"': f'admin_token = "{ADMIN_TOKEN}"',
+        'access_token = "emulator-token"': "",  # start without the example's token: unconnected
+        "127.0.0.1:8080": f"127.0.0.1:{port}",  # marketing.base_url, public_url
+    }
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True, replace=replace)
     control = f"{base}/_emulator/marketing/_control"
     log = tmp_path / "serve.log"
     with running(["serve", "--config", str(config)], f"{base}/healthz", log, cwd=tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from forwarder.healthcheck import health_url
 from forwarder.settings import load_settings
+from tests.configs import service_config
 from tests.conftest import REPO
 from tests.processes import free_port, running
 from tests.rigs import write_config
@@ -72,8 +73,9 @@ def test_the_image_defaults_are_data_and_all_interfaces(monkeypatch: pytest.Monk
 
 def test_the_mounted_config_beats_the_image_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORWARDER_DEFAULTS", str(REPO / "deploy" / "image-defaults.toml"))
-    config = tmp_path / "config.toml"
-    config.write_text('mappings_dir = "/etc/forwarder/mappings"\n[server]\nport = 9090\n')
+    config = service_config(
+        tmp_path / "config.toml", mappings_dir="/etc/forwarder/mappings", watch_config=None, port=9090
+    )
     settings = load_settings(config)
     assert settings.mappings_dir == Path("/etc/forwarder/mappings")  # the config's, not the image's
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9090)  # a section merges with the defaults

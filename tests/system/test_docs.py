@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import textwrap
 import time
@@ -15,6 +14,7 @@ import pytest
 from forwarder.cli import main
 from forwarder.mapping.tables import load_table, map_event
 from forwarder.tiktok.event_names import check_event_name, native_names
+from tests.configs import example_config
 from tests.conftest import REPO
 from tests.processes import emulator_state, free_port, running
 
@@ -129,14 +129,12 @@ def readme_source_sections() -> list[str]:
 
 def readme_config(tmp_path: Path, port: int) -> Path:
     """config.example.toml plus the README's source sections, on `port`, with a store and tables of its own."""
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    text = (REPO / "config.example.toml").read_text().replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-    text = text.replace("port = 8080", f"port = {port}")
-    text = text.replace('url = "sqlite:///forwarder.db"', f'url = "sqlite:///{tmp_path / "forwarder.db"}"')
-    text = text.replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"')
-    config = tmp_path / "config.toml"
-    config.write_text(text + "\n" + "\n".join(readme_source_sections()))
-    return config
+    replace = {
+        "127.0.0.1:8080": f"127.0.0.1:{port}",
+        "port = 8080": f"port = {port}",
+        'url = "sqlite:///forwarder.db"': f'url = "sqlite:///{tmp_path / "forwarder.db"}"',
+    }
+    return example_config(tmp_path, replace=replace, extra="\n" + "\n".join(readme_source_sections()))
 
 
 def test_readme_has_a_curl_example_and_a_source_section_per_platform() -> None:
@@ -207,14 +205,13 @@ def test_send_to_real_tiktok_is_refused_until_every_step_is_followed(
     every value still to fill in; once the steps are followed, nothing is left to flag."""
     [block] = [textwrap.dedent(b) for b in _toml_blocks() if "business-api.tiktok.com" in b]
     wanted = tomllib.loads(block)
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    text = (REPO / "config.example.toml").read_text()
-    text = text.replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"')
-    text = text.replace('base_url = "http://127.0.0.1:8080/_emulator"', f'base_url = "{wanted["tiktok"]["base_url"]}"')
-    text = text.replace("enabled = true ", f"enabled = {str(wanted['emulator']['enabled']).lower()} ")
+    replace = {
+        'base_url = "http://127.0.0.1:8080/_emulator"': f'base_url = "{wanted["tiktok"]["base_url"]}"',
+        "enabled = true ": f"enabled = {str(wanted['emulator']['enabled']).lower()} ",
+    }
     destination = block[block.index("[destinations.") :]
-    config = tmp_path / "config.toml"
-    config.write_text(text + "\n" + destination)
+    config = example_config(tmp_path, replace=replace, extra="\n" + destination)
+    text = config.read_text().removesuffix("\n" + destination)
     assert main(["check", "--config", str(config)]) == 1
     flagged = [line.split(": is ")[0] for line in capsys.readouterr().out.splitlines()]
     assert flagged == [

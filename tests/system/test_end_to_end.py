@@ -93,8 +93,9 @@ def test_sigterm_during_load_loses_no_acknowledged_event(tmp_path: Path) -> None
 def test_sighup_reloads_the_mapping_without_a_restart(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    config.write_text(config.read_text().replace("watch_config = true", "watch_config = false"))
+    config = write_config(
+        tmp_path, port, f"{base}/_emulator", emulator=True, replace={"watch_config = true": "watch_config = false"}
+    )
     key = {"Authorization": "Bearer demo-ingest-key"}
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path) as server:
         (tmp_path / "mappings" / "default.toml").write_text('[events]\nSTART_TRIAL = "Subscribe"\n')

@@ -26,6 +26,7 @@ from schemathesis import GenerationMode
 from forwarder.dead_filters import dead_filter
 from forwarder.events import utc_iso
 from forwarder.http.openapi_postbacks import ADJUST, APPSFLYER, BRANCH, REVENUECAT
+from tests.configs import service_config
 from tests.conftest import REPO
 from tests.processes import free_port, running
 
@@ -58,55 +59,32 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(REPO / "mappings", tmp / "mappings")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{tmp / "mappings"}"
-watch_config = false
-log_level = "warning"
-admin_token = "{ADMIN_TOKEN}"
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-[delivery]
-poll_interval_s = 0.2
-[tiktok]
-base_url = "{base}/_emulator"
-[emulator]
-enabled = true
-[sources.app]
-keys = ["fuzz-sdk-key"]
-[sources.appsflyer]
-kind = "appsflyer"
-keys = ["fuzz-af-key"]
-[sources.adjust]
-kind = "adjust"
-keys = ["fuzz-adjust-key"]
-app_id = "com.example.app"
-[sources.branch]
-kind = "branch"
-keys = ["fuzz-branch-key"]
-app_id = "com.example.app"
-[sources.revenuecat]
-kind = "revenuecat"
-keys = ["fuzz-rc-key"]
-app_id = "com.example.app"
-[sources.partner]
-kind = "generic"
-keys = ["fuzz-generic-key"]
-app_id = "com.example.app"
-[sources.partner.fields]
-event = "type"
-event_id = "id"
-timestamp = "ts"
-"properties.value" = "amount"
-"properties.currency" = "cur"
-"user.email" = "customer.email"
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "fuzz-access-token"
-""")
+    fields = {
+        "event": "type",
+        "event_id": "id",
+        "timestamp": "ts",
+        "properties.value": "amount",
+        "properties.currency": "cur",
+        "user.email": "customer.email",
+    }
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        embedded_emulator=True,
+        mappings_dir=tmp / "mappings",
+        top_level={"log_level": "warning", "admin_token": ADMIN_TOKEN},
+        delivery={"poll_interval_s": 0.2},
+        sources={
+            "app": {"keys": ["fuzz-sdk-key"]},
+            "appsflyer": {"kind": "appsflyer", "keys": ["fuzz-af-key"]},
+            "adjust": {"kind": "adjust", "keys": ["fuzz-adjust-key"], "app_id": "com.example.app"},
+            "branch": {"kind": "branch", "keys": ["fuzz-branch-key"], "app_id": "com.example.app"},
+            "revenuecat": {"kind": "revenuecat", "keys": ["fuzz-rc-key"], "app_id": "com.example.app"},
+            "partner": {"kind": "generic", "keys": ["fuzz-generic-key"], "app_id": "com.example.app", "fields": fields},
+        },
+        destinations={"app": {"event_source": "app", "event_source_id": "111", "access_token": "fuzz-access-token"}},
+    )
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp / "serve.log"):
         yield base
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, event, wait_for
+from tests.configs import service_config
+from tests.conftest import event, wait_for
 from tests.processes import free_port, running
 
 pytestmark = pytest.mark.slow
@@ -40,41 +41,30 @@ access_token = "{LATE_TOKEN}"
 
 
 def write_config(tmp: Path, port: int, extra: str = "", store: str = "", delivery: str = "") -> Path:
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-admin_token = "{ADMIN_TOKEN}"
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-{store}
-[delivery]
-poll_interval_s = 0.1
-retry_base_s = 0.1
-retry_cap_s = 0.2
-pause_probe_base_s = 0.2
-pause_probe_cap_s = 0.4
-timeout_s = 2.0
-lease_s = 6.0
-{delivery}
-[tiktok]
-base_url = "http://127.0.0.1:{port}/_emulator"
-[emulator]
-enabled = true
-[sources.app]
-keys = ["{INGEST_KEY}"]
-[sources.signed]
-keys = ["{SIGNED_KEY}"]
-signing_secrets = ["{SIGNING_SECRET}"]
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "{ACCESS_TOKEN}"
-{extra}
-""")
-    return config
+    timing = {
+        "poll_interval_s": 0.1,
+        "retry_base_s": 0.1,
+        "retry_cap_s": 0.2,
+        "pause_probe_base_s": 0.2,
+        "pause_probe_cap_s": 0.4,
+        "timeout_s": 2.0,
+        "lease_s": 6.0,
+    }
+    return service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        embedded_emulator=True,
+        top_level={"admin_token": ADMIN_TOKEN},
+        store=store,
+        delivery=[timing, delivery],
+        sources={
+            "app": {"keys": [INGEST_KEY]},
+            "signed": {"keys": [SIGNED_KEY], "signing_secrets": [SIGNING_SECRET]},
+        },
+        destinations={"app": {"event_source": "app", "event_source_id": "111", "access_token": ACCESS_TOKEN}},
+        extra=extra,
+    )
 
 
 @contextmanager

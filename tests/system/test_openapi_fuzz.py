@@ -10,6 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests.configs import service_config
 from tests.conftest import REPO
 from tests.processes import free_port, running
 
@@ -21,26 +22,17 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("fuzz")
     shutil.copytree(REPO / "mappings", tmp / "mappings")
     port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{tmp / "mappings"}"
-watch_config = false
-log_level = "warning"
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-[delivery]
-enabled = false
-[tiktok]
-base_url = "http://127.0.0.1:9"
-[sources.fuzz]
-keys = ["fuzz-ingest-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "t"
-""")
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        tiktok_url="http://127.0.0.1:9",
+        mappings_dir=tmp / "mappings",
+        top_level={"log_level": "warning"},
+        delivery={"enabled": False},
+        sources={"fuzz": {"keys": ["fuzz-ingest-key"]}},
+        destinations={"app": {"event_source": "app", "event_source_id": "111", "access_token": "t"}},
+    )
     base = f"http://127.0.0.1:{port}"
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp / "serve.log"):
         yield base

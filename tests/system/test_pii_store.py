@@ -18,7 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import REPO, wait_for
+from tests.configs import service_config
+from tests.conftest import wait_for
 from tests.postgres import postgres_database
 from tests.processes import free_port, running
 
@@ -89,46 +90,36 @@ def full_event(event_id: str) -> dict[str, Any]:
 
 
 def write_config(tmp: Path, port: int, store_url: str) -> Path:
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-admin_token = "{ADMIN["Authorization"].removeprefix("Bearer ")}"
-[server]
-port = {port}
-[store]
-url = "{store_url}"
-[delivery]
-poll_interval_s = 0.1
-[tiktok]
-base_url = "http://127.0.0.1:{port}/_emulator"
-[emulator]
-enabled = true
-[sources.app]
-keys = ["{INGEST_KEY}"]
-[sources.partner]
-kind = "generic"
-keys = ["{PARTNER_KEY}"]
-app_id = "com.example.app"
-[sources.partner.fields]
-event = "type"
-event_id = "id"
-timestamp = "ts"
-"user.first_name" = "customer.first"
-"user.city" = "customer.city"
-"user.email" = "customer.email"
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "pii-access-token-5d0a"
-[destinations.web]
-event_source = "web"
-event_source_id = "C4PIIPIXEL"
-access_token = "pii-access-token-5d0a"
-mapping = "web"
-page_url = "https://shop.example.com/"
-""")
-    return config
+    fields = {
+        "event": "type",
+        "event_id": "id",
+        "timestamp": "ts",
+        "user.first_name": "customer.first",
+        "user.city": "customer.city",
+        "user.email": "customer.email",
+    }
+    return service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=store_url,
+        embedded_emulator=True,
+        top_level={"admin_token": ADMIN["Authorization"].removeprefix("Bearer ")},
+        delivery={"poll_interval_s": 0.1},
+        sources={
+            "app": {"keys": [INGEST_KEY]},
+            "partner": {"kind": "generic", "keys": [PARTNER_KEY], "app_id": "com.example.app", "fields": fields},
+        },
+        destinations={
+            "app": {"event_source": "app", "event_source_id": "111", "access_token": "pii-access-token-5d0a"},
+            "web": {
+                "event_source": "web",
+                "event_source_id": "C4PIIPIXEL",
+                "access_token": "pii-access-token-5d0a",
+                "mapping": "web",
+                "page_url": "https://shop.example.com/",
+            },
+        },
+    )
 
 
 @contextmanager

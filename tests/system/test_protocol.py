@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, event
+from tests.configs import service_config
+from tests.conftest import event
 from tests.processes import free_port, running
 
 pytestmark = pytest.mark.slow
@@ -34,37 +35,32 @@ class Server:
 def serving(tmp: Path, server: str = "") -> Iterator[Server]:
     """`forwarder serve` with 1 s head and body timeouts, an SDK source and a postback source behind an IP list."""
     port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-[server]
-port = {port}
-header_timeout_s = 1.0
-body_timeout_s = 1.0
-{server}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-[delivery]
-enabled = false
-[sources.app]
-keys = ["{APP_KEY}"]
-[sources.partner]
-kind = "generic"
-app_id = "com.example.app"
-keys = ["{PARTNER_KEY}"]
-allowed_ips = ["203.0.113.0/24"]
-fields = {{ event = "type", timestamp = "ts" }}
-[sources.open_partner]
-kind = "generic"
-app_id = "com.example.app"
-keys = ["{PARTNER_KEY}-open"]
-fields = {{ event = "type", timestamp = "ts" }}
-[destinations.app]
-event_source = "app"
-event_source_id = "7301234567890123456"
-access_token = "bounded-token"
-""")
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        server=[{"header_timeout_s": 1.0, "body_timeout_s": 1.0}, server],
+        delivery={"enabled": False},
+        sources={
+            "app": {"keys": [APP_KEY]},
+            "partner": {
+                "kind": "generic",
+                "app_id": "com.example.app",
+                "keys": [PARTNER_KEY],
+                "allowed_ips": ["203.0.113.0/24"],
+                "fields": {"event": "type", "timestamp": "ts"},
+            },
+            "open_partner": {
+                "kind": "generic",
+                "app_id": "com.example.app",
+                "keys": [f"{PARTNER_KEY}-open"],
+                "fields": {"event": "type", "timestamp": "ts"},
+            },
+        },
+        destinations={
+            "app": {"event_source": "app", "event_source_id": "7301234567890123456", "access_token": "bounded-token"}
+        },
+    )
     url = f"http://127.0.0.1:{port}"
     with running(["serve", "--config", str(config)], f"{url}/healthz", tmp / "serve.log") as process:
         yield Server(url, port, process.pid)

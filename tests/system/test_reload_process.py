@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.configs import service_config
 from tests.conftest import REPO, event, wait_for
 from tests.processes import emulator_state, free_port, running, wait_for_delivery
 
@@ -62,31 +63,26 @@ def serving(tmp: Path, *, watch: bool, workers: int = 1, settle_s: float = 0.5) 
     shutil.copytree(REPO / "mappings", tmp / "mappings")
     emulator_port, port = free_port(), free_port()
     emulator = f"http://127.0.0.1:{emulator_port}"
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{tmp / "mappings"}"
-watch_config = {str(watch).lower()}
-reload_settle_s = {settle_s}
-admin_token = "reload-admin-token"
-[server]
-port = {port}
-workers = {workers}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-[delivery]
-poll_interval_s = 0.1
-timeout_s = 2.0
-lease_s = 6.0
-[tiktok]
-base_url = "{emulator}"
-[sources.app]
-keys = ["reload-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "reload-token"
-rate_limit_per_s = 1000
-""")
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        tiktok_url=emulator,
+        mappings_dir=tmp / "mappings",
+        watch_config=watch,
+        top_level={"reload_settle_s": settle_s, "admin_token": "reload-admin-token"},
+        server={"workers": workers},
+        delivery={"poll_interval_s": 0.1, "timeout_s": 2.0, "lease_s": 6.0},
+        sources={"app": {"keys": ["reload-key"]}},
+        destinations={
+            "app": {
+                "event_source": "app",
+                "event_source_id": "111",
+                "access_token": "reload-token",
+                "rate_limit_per_s": 1000,
+            }
+        },
+    )
     url = f"http://127.0.0.1:{port}"
     with (
         running(["emulate", "--port", str(emulator_port)], f"{emulator}/_control/events", tmp / "emulator.log"),

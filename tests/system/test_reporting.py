@@ -24,11 +24,13 @@ US = "7002238017842757633"
 
 def reporting_config(tmp_path: Path, port: int, **reporting: str) -> Path:
     base = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    text = config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"')
-    text = text.replace("http://127.0.0.1:8080/_emulator/marketing", f"{base}/_emulator/marketing")
-    text = text.replace('# access_token = "..."  ', 'access_token = "emulator-token"')
-    text = text.replace("advertiser_ids = []", f'advertiser_ids = ["{US}"]')
+    replace = {
+        'admin_token = "demo-admin-token"': f'admin_token = "{ADMIN_TOKEN}"',
+        "http://127.0.0.1:8080/_emulator/marketing": f"{base}/_emulator/marketing",
+        "advertiser_ids = []": f'advertiser_ids = ["{US}"]',
+    }
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True, replace=replace)
+    text = config.read_text()
     for key, value in reporting.items():
         start = text.index("\n[reporting]")
         line_start = text.index(f"\n{key} = ", start) + 1

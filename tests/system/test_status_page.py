@@ -17,6 +17,7 @@ from tests.processes import free_port, running
 from tests.rigs import wait_for_ids, write_config
 
 ADMIN_TOKEN = "status-admin-token"
+OWN_ADMIN_TOKEN = {'admin_token = "demo-admin-token"': f'admin_token = "{ADMIN_TOKEN}"'}  # not the example's
 
 
 def browse(url: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
@@ -73,8 +74,7 @@ class Cells(HTMLParser):
 def test_status_page_in_chromium_matches_stats(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    config.write_text(config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"'))
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True, replace=OWN_ADMIN_TOKEN)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     key = {"Authorization": "Bearer demo-ingest-key"}
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
@@ -127,8 +127,7 @@ def test_status_page_needs_the_admin_token(tmp_path: Path) -> None:
 def test_status_page_shows_axes_errors_per_event_a_refused_reload_and_replays(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    config.write_text(config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"'))
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True, replace=OWN_ADMIN_TOKEN)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     key = {"Authorization": "Bearer demo-ingest-key"}
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
@@ -195,8 +194,7 @@ def test_status_page_in_chromium_shows_events_sent_nowhere(tmp_path: Path) -> No
     """Unmapped names, most frequent first, with the last event's id; the service logs each name once a minute."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True)
-    config.write_text(config.read_text().replace('admin_token = "demo-admin-token"', f'admin_token = "{ADMIN_TOKEN}"'))
+    config = write_config(tmp_path, port, f"{base}/_emulator", emulator=True, replace=OWN_ADMIN_TOKEN)
     key = {"Authorization": "Bearer demo-ingest-key"}
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log", cwd=tmp_path):
         for i in range(3):

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, event, wait_for
+from tests.configs import service_config
+from tests.conftest import event, wait_for
 from tests.processes import free_port, running
 
 pytestmark = pytest.mark.slow
@@ -25,33 +26,25 @@ KEY = {"Authorization": "Bearer workers-key"}
 @contextmanager
 def two_workers(tmp: Path, *, source: str = "", store: str = "", delivery: str = "") -> Iterator[str]:
     port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-admin_token = "workers-admin-token"
-[server]
-port = {port}
-workers = 2
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-{store}
-[delivery]
-poll_interval_s = 0.1
-{delivery}
-[tiktok]
-base_url = "http://127.0.0.1:{port}/_emulator"
-[emulator]
-enabled = true
-[sources.app]
-keys = ["workers-key"]
-{source}
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "workers-token"
-rate_limit_per_s = 1000
-""")
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        embedded_emulator=True,
+        top_level={"admin_token": "workers-admin-token"},
+        server={"workers": 2},
+        store=store,
+        delivery=[{"poll_interval_s": 0.1}, delivery],
+        sources={"app": [{"keys": ["workers-key"]}, source]},
+        destinations={
+            "app": {
+                "event_source": "app",
+                "event_source_id": "111",
+                "access_token": "workers-token",
+                "rate_limit_per_s": 1000,
+            }
+        },
+    )
     base = f"http://127.0.0.1:{port}"
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp / "serve.log"):
         yield base

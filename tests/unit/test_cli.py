@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from forwarder.cli import main
-from tests.conftest import REPO
+from tests.configs import example_config
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    text = (
-        (REPO / "config.example.toml")
-        .read_text()
-        .replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"')
-    )
-    text = text.replace('url = "sqlite:///forwarder.db"', f'url = "sqlite:///{tmp_path / "f.db"}"')
-    path = tmp_path / "config.toml"
-    path.write_text(text + extra)
-    return path
+    store = {'url = "sqlite:///forwarder.db"': f'url = "sqlite:///{tmp_path / "f.db"}"'}
+    return example_config(tmp_path, replace=store, extra=extra)
 
 
 def test_check_accepts_the_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

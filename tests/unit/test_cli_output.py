@@ -16,6 +16,7 @@ import respx
 from forwarder import __version__
 from forwarder.cli import build_parser, main
 from forwarder.events import utc_iso
+from tests.configs import service_config
 from tests.conftest import AUTH, TRACK_URL, event, make_settings, open_client, tiktok_answer, wait_for
 
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
@@ -67,12 +68,15 @@ def dead_config(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         client.post("/v1/events", json=event(event_id="cli-1"), headers=AUTH)
         wait_for(lambda: client.get("/v1/admin/dead", headers=admin).json()["count"] == 1)
         [letter] = client.get("/v1/admin/dead", headers=admin).json()["dead_letters"]
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'mappings_dir = "{settings.mappings_dir}"\n[store]\nurl = "{settings.store.url}"\n'
-        f'[tiktok]\nbase_url = "{settings.tiktok.base_url}"\n'
-        '[destinations.app_main]\nevent_source = "app"\nevent_source_id = "7301234567890123456"\n'
-        'access_token = "t"\n'
+    config = service_config(
+        tmp_path / "config.toml",
+        mappings_dir=settings.mappings_dir,
+        watch_config=None,
+        store_url=settings.store.url,
+        tiktok_url=settings.tiktok.base_url,
+        destinations={
+            "app_main": {"event_source": "app", "event_source_id": "7301234567890123456", "access_token": "t"}
+        },
     )
     return config, letter
 

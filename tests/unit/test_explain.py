@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import pytest
 
 from forwarder.cli import main
-from tests.conftest import REPO, event
+from tests.configs import example_config
+from tests.conftest import event
 
 WEB = (
     '\n[destinations.site]\nevent_source = "web"\nevent_source_id = "C4PIXEL"\naccess_token = "t"\n'
@@ -20,14 +20,7 @@ WEB = (
 
 
 def run_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: Any, extra: str = WEB) -> Any:
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        (REPO / "config.example.toml")
-        .read_text()
-        .replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"')
-        + extra
-    )
+    config = example_config(tmp_path, extra=extra)
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps(body))
     code = main(["explain", str(event_file), "--config", str(config)])

@@ -17,6 +17,7 @@ from forwarder.events import InboundEvent
 from forwarder.mapping.planning import Routing
 from forwarder.mapping.tables import load_table
 from forwarder.tiktok.builder import TikTokPayloads
+from tests.configs import example_config
 from tests.conftest import REPO, event, make_settings, open_client, wait_for
 from tests.processes import free_port, running
 
@@ -26,15 +27,7 @@ JARGON = ("Input should", "Value error", "type=", "Field required", "Extra input
 
 def _example(tmp_path: Path, edit: str = "", *, replace: dict[str, str] | None = None) -> Path:
     """config.example.toml in `tmp_path` with its own mapping tables, edited as a user would."""
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    text = (REPO / "config.example.toml").read_text()
-    text = text.replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"')
-    for old, new in (replace or {}).items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "config.toml"
-    path.write_text(text + edit)
-    return path
+    return example_config(tmp_path, replace=replace, extra=edit)
 
 
 def _check(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, list[str]]:

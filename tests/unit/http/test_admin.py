@@ -11,6 +11,7 @@ import httpx
 import pytest
 import respx
 
+from tests.configs import service_config
 from tests.conftest import REPO, event, make_settings, open_client
 from tests.processes import free_port, running
 
@@ -25,28 +26,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(REPO / "mappings", tmp / "mappings")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{tmp / "mappings"}"
-watch_config = false
-admin_token = "{TOKEN}"
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-[delivery]
-poll_interval_s = 0.05
-[tiktok]
-base_url = "{base}/_emulator"
-[emulator]
-enabled = true
-[sources.app]
-keys = ["admin-test-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "t"
-""")
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        embedded_emulator=True,
+        mappings_dir=tmp / "mappings",
+        top_level={"admin_token": TOKEN},
+        delivery={"poll_interval_s": 0.05},
+        sources={"app": {"keys": ["admin-test-key"]}},
+        destinations={"app": {"event_source": "app", "event_source_id": "111", "access_token": "t"}},
+    )
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp / "serve.log"):
         yield base
 

@@ -11,6 +11,7 @@ import pytest
 import respx
 
 from forwarder.cli import main
+from tests.configs import service_config
 from tests.conftest import AUTH, TRACK_URL, event, make_settings, open_client, stats_of, tiktok_answer, wait_for
 
 ADMIN = {"Authorization": "Bearer dead-admin"}
@@ -69,8 +70,9 @@ def test_cli_lists_and_replays_dead_letters(tmp_path: Path, capsys: pytest.Captu
     with open_client(settings, router) as client:
         client.post("/v1/events", json=event(event_id="cli-1"), headers=AUTH)
         wait_for(lambda: stats_of(client)["dead"] == 1)
-    config = tmp_path / "config.toml"
-    config.write_text(f'mappings_dir = "{settings.mappings_dir}"\n[store]\nurl = "{settings.store.url}"\n')
+    config = service_config(
+        tmp_path / "config.toml", mappings_dir=settings.mappings_dir, watch_config=None, store_url=settings.store.url
+    )
     assert main(["dead", "list", "--config", str(config), "--tiktok-code", "40002"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["dead_letters"][0]["event_id"] == "cli-1"
@@ -139,8 +141,9 @@ def test_replay_needs_a_filter_or_all_and_dry_run_changes_nothing(
     with open_client(settings, router) as client:
         client.post("/v1/events", json={"events": [event(event_id="r-1"), event(event_id="r-2")]}, headers=AUTH)
         wait_for(lambda: stats_of(client)["dead"] == 2)
-    config = tmp_path / "config.toml"
-    config.write_text(f'mappings_dir = "{settings.mappings_dir}"\n[store]\nurl = "{settings.store.url}"\n')
+    config = service_config(
+        tmp_path / "config.toml", mappings_dir=settings.mappings_dir, watch_config=None, store_url=settings.store.url
+    )
     dead = ["dead", "replay", "--config", str(config), "--format", "json"]
 
     def dead_ids() -> set[str]:

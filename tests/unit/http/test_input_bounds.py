@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from forwarder.shape import MAX_DEPTH
-from tests.conftest import REPO, event
+from tests.configs import service_config
+from tests.conftest import event
 from tests.postgres import postgres_database
 from tests.processes import free_port, running, wait_for_delivery
 
@@ -40,28 +41,16 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             store_url = f"sqlite:///{tmp_path / 'forwarder.db'}"
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        config = tmp_path / "config.toml"
-        config.write_text(f"""
-mappings_dir = "{REPO / "mappings"}"
-watch_config = false
-admin_token = "bounds-admin"
-[server]
-port = {port}
-[store]
-url = "{store_url}"
-[delivery]
-poll_interval_s = 0.1
-[tiktok]
-base_url = "{base}/_emulator"
-[emulator]
-enabled = true
-[sources.app]
-keys = ["bounds-key"]
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "bounds-token"
-""")
+        config = service_config(
+            tmp_path / "config.toml",
+            port=port,
+            store_url=store_url,
+            embedded_emulator=True,
+            top_level={"admin_token": "bounds-admin"},
+            delivery={"poll_interval_s": 0.1},
+            sources={"app": {"keys": ["bounds-key"]}},
+            destinations={"app": {"event_source": "app", "event_source_id": "111", "access_token": "bounds-token"}},
+        )
         stack.enter_context(running(["serve", "--config", str(config)], f"{base}/healthz", tmp_path / "serve.log"))
         yield base
 

@@ -20,7 +20,8 @@ from forwarder.app import create_app
 from forwarder.cli import main
 from forwarder.emulators import create_emulators
 from forwarder.settings import Settings
-from tests.conftest import AUTH, REPO, event, make_settings, wait_for
+from tests.configs import service_config
+from tests.conftest import AUTH, event, make_settings, wait_for
 
 ADMIN = {"Authorization": "Bearer report-admin"}
 US = "7002238017842757633"
@@ -113,8 +114,7 @@ def test_the_cli_reads_the_same_report_from_the_store(tmp_path: Path, capsys: py
     with open_app(settings) as client:
         wait_for(lambda: bool(client.get("/v1/report", headers=ADMIN).json()["advertisers"]))
         served = client.get("/v1/report", params={"level": "day"}, headers=ADMIN).json()
-    config = tmp_path / "config.toml"
-    config.write_text(f'mappings_dir = "{REPO / "mappings"}"\n[store]\nurl = "{settings.store.url}"\n')
+    config = service_config(tmp_path / "config.toml", watch_config=None, store_url=settings.store.url)
     assert main(["report", "--config", str(config), "--by", "day", "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["advertisers"][0]["totals"]["figures"] == served["advertisers"][0]["totals"]["figures"]

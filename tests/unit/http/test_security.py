@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
 from forwarder.http.auth import sign
+from tests.configs import service_config
 from tests.conftest import ACCESS_TOKEN, REPO, event, make_settings, open_client
 from tests.processes import free_port, running
 
@@ -116,45 +117,30 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("doors")
     shutil.copytree(REPO / "mappings", tmp / "mappings")
     port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{tmp / "mappings"}"
-watch_config = false
-[server]
-port = {port}
-[store]
-url = "sqlite:///{tmp / "forwarder.db"}"
-[delivery]
-enabled = false
-[tiktok]
-base_url = "http://127.0.0.1:9"
-[sources.app]
-keys = ["sdk-key"]
-[sources.walled_app]
-keys = ["walled-sdk-key"]
-allowed_ips = ["192.0.2.0/24"]
-[sources.signed_app]
-keys = ["signed-sdk-key"]
-signing_secrets = ["{REFERENCE_SECRET}"]
-[sources.adjust]
-kind = "adjust"
-keys = ["adjust-key"]
-app_id = "com.example.app"
-[sources.appsflyer]
-kind = "appsflyer"
-keys = ["af-key"]
-allowed_ips = ["192.0.2.0/24"]
-[sources.partner]
-kind = "generic"
-keys = ["partner-key"]
-app_id = "com.example.app"
-signing_secrets = ["{REFERENCE_SECRET}"]
-fields = {{ event = "type", event_id = "id", timestamp = "ts", "properties.value" = "amount" }}
-[destinations.app]
-event_source = "app"
-event_source_id = "111"
-access_token = "t"
-""")
+    fields = {"event": "type", "event_id": "id", "timestamp": "ts", "properties.value": "amount"}
+    config = service_config(
+        tmp / "config.toml",
+        port=port,
+        store_url=f"sqlite:///{tmp / 'forwarder.db'}",
+        tiktok_url="http://127.0.0.1:9",
+        mappings_dir=tmp / "mappings",
+        delivery={"enabled": False},
+        sources={
+            "app": {"keys": ["sdk-key"]},
+            "walled_app": {"keys": ["walled-sdk-key"], "allowed_ips": ["192.0.2.0/24"]},
+            "signed_app": {"keys": ["signed-sdk-key"], "signing_secrets": [REFERENCE_SECRET]},
+            "adjust": {"kind": "adjust", "keys": ["adjust-key"], "app_id": "com.example.app"},
+            "appsflyer": {"kind": "appsflyer", "keys": ["af-key"], "allowed_ips": ["192.0.2.0/24"]},
+            "partner": {
+                "kind": "generic",
+                "keys": ["partner-key"],
+                "app_id": "com.example.app",
+                "signing_secrets": [REFERENCE_SECRET],
+                "fields": fields,
+            },
+        },
+        destinations={"app": {"event_source": "app", "event_source_id": "111", "access_token": "t"}},
+    )
     base = f"http://127.0.0.1:{port}"
     with running(["serve", "--config", str(config)], f"{base}/healthz", tmp / "serve.log"):
         yield base

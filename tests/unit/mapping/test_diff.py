@@ -16,31 +16,23 @@ from starlette.testclient import TestClient
 from forwarder.app import create_app
 from forwarder.cli import main
 from forwarder.settings import load_settings
+from tests.configs import service_config
 from tests.conftest import REPO, event, wait_for
 
 KEY = {"Authorization": "Bearer diff-key"}
 
 
 def write_config(tmp_path: Path, delivery: str = "enabled = false") -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-mappings_dir = "{tmp_path / "mappings"}"
-watch_config = false
-admin_token = "adm-1234"
-[store]
-url = "sqlite:///{tmp_path / "forwarder.db"}"
-[delivery]
-{delivery}
-[tiktok]
-base_url = "https://tiktok.test"
-[sources.app]
-keys = ["diff-key"]
-[destinations.main]
-event_source = "app"
-event_source_id = "111"
-access_token = "t"
-""")
-    return path
+    return service_config(
+        tmp_path / "config.toml",
+        store_url=f"sqlite:///{tmp_path / 'forwarder.db'}",
+        tiktok_url="https://tiktok.test",
+        mappings_dir=tmp_path / "mappings",
+        top_level={"admin_token": "adm-1234"},
+        delivery=delivery,
+        sources={"app": {"keys": ["diff-key"]}},
+        destinations={"main": {"event_source": "app", "event_source_id": "111", "access_token": "t"}},
+    )
 
 
 @pytest.fixture

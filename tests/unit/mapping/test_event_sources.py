@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,8 @@ from forwarder.settings import Settings
 from forwarder.tiktok.builder import TikTokPayloads
 from forwarder.tiktok.emulator import EmulatorState, create_emulator
 from forwarder.tiktok.payload import build_event
-from tests.conftest import AUTH, REPO, event, make_settings, open_client, sent_bodies, stats_of, wait_for
+from tests.configs import example_config
+from tests.conftest import AUTH, event, make_settings, open_client, sent_bodies, stats_of, wait_for
 
 OFFLINE_SET, CRM_SET = "7654321098765432109", "7123456789012345678"
 LEAD_ID = "7390000000000000001"
@@ -294,14 +294,9 @@ def test_the_emulator_validates_offline_and_crm_bodies(body: dict[str, Any], mes
 
 def _check(tmp_path: Path, destinations: str, tables: dict[str, str]) -> int:
     """`forwarder check` on the example config plus `destinations`, with extra mapping `tables`."""
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
+    config = example_config(tmp_path, extra=destinations)
     for name, text in tables.items():
         (tmp_path / "mappings" / f"{name}.toml").write_text(text)
-    config = tmp_path / "config.toml"
-    example = (REPO / "config.example.toml").read_text()
-    config.write_text(
-        example.replace('mappings_dir = "mappings"', f'mappings_dir = "{tmp_path / "mappings"}"') + destinations
-    )
     return main(["check", "--config", str(config)])
 
 

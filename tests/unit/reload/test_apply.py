@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from forwarder.app import create_app
 from forwarder.settings import load_settings
+from tests.configs import service_config
 from tests.conftest import REPO, TRACK_URL, event, tiktok_answer, wait_for
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
@@ -21,29 +22,23 @@ KEY = {"Authorization": "Bearer reload-key"}
 
 
 def write_config(tmp_path: Path, token: str = "token-one", watch: bool = False) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-mappings_dir = "{tmp_path / "mappings"}"
-admin_token = "admin-token-for-tests"
-watch_config = {str(watch).lower()}
-[store]
-url = "sqlite:///{tmp_path / "forwarder.db"}"
-[delivery]
-poll_interval_s = 0.05
-pause_probe_base_s = 0.05
-pause_probe_cap_s = 0.1
-timeout_s = 2
-lease_s = 6
-[tiktok]
-base_url = "https://tiktok.test"
-[sources.app]
-keys = ["reload-key"]
-[destinations.main]
-event_source = "app"
-event_source_id = "111"
-access_token = "{token}"
-""")
-    return config
+    return service_config(
+        tmp_path / "config.toml",
+        store_url=f"sqlite:///{tmp_path / 'forwarder.db'}",
+        tiktok_url="https://tiktok.test",
+        mappings_dir=tmp_path / "mappings",
+        watch_config=watch,
+        top_level={"admin_token": "admin-token-for-tests"},
+        delivery={
+            "poll_interval_s": 0.05,
+            "pause_probe_base_s": 0.05,
+            "pause_probe_cap_s": 0.1,
+            "timeout_s": 2,
+            "lease_s": 6,
+        },
+        sources={"app": {"keys": ["reload-key"]}},
+        destinations={"main": {"event_source": "app", "event_source_id": "111", "access_token": token}},
+    )
 
 
 @pytest.fixture
