@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from collections.abc import Iterator
@@ -94,3 +95,33 @@ def test_admin_posts_need_a_json_content_type(tmp_path: Path) -> None:
         assert site.status_code == 403  # a sibling subdomain is another origin
         assert client.post("/v1/admin/reload", headers={**ADMIN, "Origin": "null"}, json={}).status_code == 403
         assert client.get("/v1/admin/dead", headers={**ADMIN, "Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+ADMIN_ROUTES = [
+    ("GET", "/"),
+    ("GET", "/v1/stats"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/events/evt-1"),
+    ("GET", "/v1/admin/dead"),
+    ("POST", "/v1/admin/dead/replay"),
+    ("POST", "/v1/admin/reload"),
+]
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        b"Basic \xc3\xa9\xff\xfe",  # raw bytes in the header, not base64 at all
+        b"Basic " + base64.b64encode(b"admin:\xff\xfe"),  # base64 of a password that is not UTF-8
+        b"Basic " + base64.b64encode(b"\xff"),
+        b"Bearer \xff\x00",
+    ],
+)
+def test_admin_credentials_that_are_not_utf8_are_a_401_on_every_admin_route(tmp_path: Path, credential: bytes) -> None:
+    """Before: `Authorization: Basic` with non-ASCII bytes answered 500 on every admin route, with no key."""
+    settings = make_settings(tmp_path, admin_token="admin-token-1", delivery={"enabled": False})
+    with open_client(settings, respx.Router()) as client:
+        for method, path in ADMIN_ROUTES:
+            answer = client.request(method, path, headers={"Authorization": credential})  # type: ignore[dict-item]
+            assert answer.status_code == 401, (method, path, answer.status_code)
+            assert answer.json()["error"] == "unauthorized"

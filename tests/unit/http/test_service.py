@@ -23,6 +23,7 @@ from tests.conftest import (
     stats_of,
     wait_for,
 )
+from tests.unit.conftest import bearer, client_for
 
 
 def test_acknowledged_events_survive_a_restart(tmp_path: Path, tiktok: respx.Router) -> None:
@@ -184,3 +185,13 @@ def test_each_outbox_row_records_its_mapping_version(tmp_path: Path, tiktok: res
 
     [(version,)] = sqlite3.connect(tmp_path / "forwarder.db").execute("SELECT mapping_version FROM outbox").fetchall()
     assert version == load_table(REPO / "mappings" / "default.toml").label
+
+
+def test_sentinel_token_is_absent_from_metrics_stats_and_errors(tmp_path: Path) -> None:
+    with client_for(tmp_path) as client:
+        client.post("/v1/events", json=event(), headers=bearer("key-one"))
+        client.post("/v1/events", json={"events": "x"}, headers=bearer("key-one"))
+        client.post("/v1/events", json=event(), headers=bearer(ACCESS_TOKEN))
+        texts = [client.get(path).text for path in ("/metrics", "/v1/stats", "/healthz", "/readyz")]
+    for text in texts:
+        assert ACCESS_TOKEN not in text and "key-one" not in text

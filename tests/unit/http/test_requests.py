@@ -1,4 +1,5 @@
-"""Hostile input: every malformed, oversized or odd request gets a 4xx naming the problem; the service stays up."""
+"""What every ingest endpoint does before it looks at an event: hostile input (every malformed, oversized or odd
+request) gets a 4xx naming the problem and the service stays up; a key over its rate limit is refused alone."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from tests.conftest import AUTH, make_settings, open_client
+from tests.conftest import AUTH, event, make_settings, open_client
+from tests.unit.conftest import bearer, client_for
 
 NOW = int(time.time())
 HOSTILE: list[tuple[str, bytes]] = [
@@ -105,3 +107,15 @@ JSON = st.recursive(
 def test_arbitrary_json_in_known_fields_never_fails_the_server(client: TestClient, event: dict[str, Any]) -> None:
     answer = client.post("/v1/events", json=event, headers=AUTH)
     assert answer.status_code in (202, 400, 422), answer.text[:300]
+
+
+def test_rate_limit_applies_to_the_hot_key_only(tmp_path: Path) -> None:
+    with client_for(tmp_path, rate_limit_per_s=0.001, rate_limit_burst=3) as client:
+        codes = [
+            client.post("/v1/events", json=event(event_id=str(i)), headers=bearer("key-one")).status_code
+            for i in range(5)
+        ]
+        assert codes == [202, 202, 202, 429, 429]
+        limited = client.post("/v1/events", json=event(), headers=bearer("key-one"))
+        assert limited.json()["error"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+        assert client.post("/v1/events", json=event(event_id="x"), headers=bearer("key-two")).status_code == 202
