@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from forwarder.errors import PermanentError, RateLimited, RetryableError, SettingRefused
-from forwarder.tiktok.client import AuthError, EventsApiClient, UnknownCodeError, classify, parse_retry_after
+from forwarder.tiktok.client import (
+    AuthError,
+    EventsApiClient,
+    UnknownCodeError,
+    classify,
+    parse_retry_after,
+    track_body,
+)
+from forwarder.tiktok.payload import envelope
 from tests.conftest import TIKTOK
 
 # (HTTP status, body, expected) — bodies from ../shared/tiktok-events-api.md section 8.2.
@@ -118,3 +127,15 @@ async def test_request_shape_and_token_scrubbed_from_echoes() -> None:
     assert str(seen[0].url) == f"{TIKTOK}/open_api/v1.3/event/track/"
     assert seen[0].headers["Access-Token"] == "tok-123456"
     assert "tok-123456" not in raised.value.outcome.message
+
+
+def test_track_body_splices_stored_items_into_the_envelope() -> None:
+    head = envelope(event_source="app", event_source_id="123", data=[], partner_name="P", test_event_code="T1")
+    body = json.loads(track_body(head, [b'{"event":"A"}', b'{"event":"B"}']))
+    assert body == {
+        "event_source": "app",
+        "event_source_id": "123",
+        "partner_name": "P",
+        "test_event_code": "T1",
+        "data": [{"event": "A"}, {"event": "B"}],
+    }
