@@ -9,7 +9,18 @@ import respx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from tests.conftest import AUTH, TRACK_URL, event, make_settings, open_client, stats_of, tiktok_answer, wait_for
+from forwarder.metrics import NAME_LABELS, OTHER_NAMES, Metrics
+from forwarder.store import NotForwarded
+from tests.conftest import (
+    AUTH,
+    TRACK_URL,
+    event,
+    make_settings,
+    open_client,
+    stats_of,
+    tiktok_answer,
+    wait_for,
+)
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -95,3 +106,12 @@ def test_rejections_in_free_form_fields_are_labelled_by_their_parent(tmp_path: P
         if name == "forwarder_events_rejected_total" and count
     }
     assert fields == {"properties": 3, "(extra)": 3, "user.email": 1}
+
+
+def test_prometheus_names_are_bounded() -> None:
+    metrics = Metrics()
+    metrics.count_not_forwarded([NotForwarded(f"N{i}", "s", "unmapped", 1, "e") for i in range(NAME_LABELS + 50)])
+    names = {s.labels["event"] for m in metrics.not_forwarded.collect() for s in m.samples if "event" in s.labels}
+    assert len(names) == NAME_LABELS + 1 and OTHER_NAMES in names
+    other = metrics.not_forwarded.labels(OTHER_NAMES, "unmapped")._value.get()
+    assert other == 50

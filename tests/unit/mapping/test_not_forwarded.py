@@ -1,5 +1,5 @@
 """Nothing accepted vanishes silently: events sent nowhere are named in the answer, counted per name in the store
-and in Prometheus (bounded), logged at most once a minute per name; unknown fields come back as warnings."""
+(across replicas), logged at most once a minute per name."""
 
 from __future__ import annotations
 
@@ -13,33 +13,9 @@ import respx
 from structlog.testing import CapturingLogger
 
 from forwarder.mapping.not_forwarded import QuietLog
-from forwarder.metrics import NAME_LABELS, OTHER_NAMES, Metrics
-from forwarder.store import NotForwarded, OutboxItem, make_store
-from forwarder.store.base import IngestWrite
-from tests.conftest import AUTH, REPO, event, make_settings, open_client, sent_bodies, wait_for
+from forwarder.store import NotForwarded
+from tests.conftest import AUTH, event, make_settings, open_client, sent_bodies, wait_for
 from tests.postgres import postgres_database
-
-TABLE = """
-deny = ["debug-ping"]
-[events]
-START_TRIAL = "StartTrial"
-DEBUG_PING = "Login"
-[[events.SUBSCRIPTION]]
-event = "Subscribe"
-when = { "properties.paid" = true }
-[[events.CUSTOM]]
-event = "Purchase"
-properties = { value = "extras.amount" }
-"""
-
-
-@pytest.fixture
-def settings_values(tmp_path: Path) -> dict[str, Any]:
-    mappings = tmp_path / "mappings"
-    mappings.mkdir()
-    (mappings / "default.toml").write_text(TABLE)
-    (mappings / "web.toml").write_text((REPO / "mappings" / "web.toml").read_text())
-    return {"mappings_dir": mappings}
 
 
 def test_the_answer_names_each_event_sent_nowhere_and_why(tmp_path: Path, settings_values: dict[str, Any]) -> None:
@@ -131,24 +107,6 @@ def test_stats_count_names_across_replicas_with_a_sample(
     assert (ping["event"], ping["reason"], ping["count"]) == ("DEBUG_PING", "denied", 1)
 
 
-@pytest.mark.anyio
-async def test_old_names_are_purged(store_url: str) -> None:
-    store = make_store(make_settings(Path("/unused"), store={"url": store_url}).store)
-    await store.open()
-    try:
-        old = IngestWrite(items=[], not_forwarded=[NotForwarded("OLD", "s", "unmapped", 2, "e1")])
-        await store.enqueue(old, now=1_000.0)
-        item = OutboxItem("d", "Purchase", "e2", b"{}")
-        await store.enqueue(
-            IngestWrite(items=[item], not_forwarded=[NotForwarded("NEW", "s", "unmapped", 1, "e2")]), 1e6
-        )
-        assert [row["event"] for row in await store.not_forwarded(10)] == ["OLD", "NEW"]  # most frequent first
-        await store.purge(1e6, dedup_window_s=1e9, delivered_retention_s=1e9, inbound_retention_s=1e9, limit=100)
-        assert [row["event"] for row in await store.not_forwarded(10)] == ["NEW"]
-    finally:
-        await store.close()
-
-
 def test_the_log_says_each_name_at_most_once_a_minute_with_a_count() -> None:
     logger = CapturingLogger()
     quiet = QuietLog(logger=logger)
@@ -173,37 +131,3 @@ def test_the_log_limiter_remembers_a_bounded_number_of_names() -> None:
     quiet.note([NotForwarded(f"N{i}", "s", "unmapped", 1, "e") for i in range(10)], 0.0)
     assert [call.kwargs["name"] for call in logger.calls] == ["N0", "N1", "N2", "(other names)"]
     assert logger.calls[-1].kwargs["count"] == 1  # the other names' later events wait for the next minute
-
-
-def test_prometheus_names_are_bounded() -> None:
-    metrics = Metrics()
-    metrics.count_not_forwarded([NotForwarded(f"N{i}", "s", "unmapped", 1, "e") for i in range(NAME_LABELS + 50)])
-    names = {s.labels["event"] for m in metrics.not_forwarded.collect() for s in m.samples if "event" in s.labels}
-    assert len(names) == NAME_LABELS + 1 and OTHER_NAMES in names
-    other = metrics.not_forwarded.labels(OTHER_NAMES, "unmapped")._value.get()
-    assert other == 50
-
-
-def test_unknown_fields_are_warnings_with_the_closest_known_name(
-    tmp_path: Path, settings_values: dict[str, Any]
-) -> None:
-    tiktok = respx.Router(assert_all_called=False)
-    tiktok.post(url__regex=".*").respond(json={"code": 0, "message": "OK", "data": {}})
-    typo = event(event_id="typo", usr={"email": "a@example.com"}, extras={"amount": 5}, zzz=1)
-    typo["user"] = {**typo["user"], "emial": "x"}
-    with open_client(make_settings(tmp_path, **settings_values), tiktok) as client:
-        body = client.post("/v1/events", json={"events": [event(event_id="ok"), typo]}, headers=AUTH).json()
-        wait_for(lambda: len(tiktok.calls) >= 1)
-    assert body["accepted"] == 2 and body["rejected"] == []
-    # `extras` is read by a mapping rule (events.CUSTOM): in use, so not unknown.
-    assert body["warnings"] == [
-        {"index": 1, "field": "usr", "message": "unknown field; did you mean user?"},
-        {"index": 1, "field": "zzz", "message": "unknown field; not sent to TikTok (a mapping rule may read it)"},
-        {"index": 1, "field": "user.emial", "message": "unknown field; did you mean user.email?"},
-    ]
-
-
-def test_an_event_without_unknown_fields_gets_no_warnings(tmp_path: Path) -> None:
-    with open_client(make_settings(tmp_path), respx.Router(assert_all_called=False)) as client:
-        body = client.post("/v1/events", json=event(), headers=AUTH).json()
-    assert "warnings" not in body and "not_forwarded" not in body

@@ -17,6 +17,7 @@ from forwarder.multiprocess import SharedWriter
 from forwarder.settings import StoreSettings
 from forwarder.store import (
     IngestWrite,
+    NotForwarded,
     OrderClaim,
     OutboxItem,
     Pause,
@@ -30,6 +31,7 @@ from forwarder.store import (
 from forwarder.store.base import DeadFilter, InboundRecord
 from forwarder.store.sqlite.migrations import migrate
 from forwarder.store.sqlite.writer_client import writer_command
+from tests.conftest import make_settings
 from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
@@ -507,5 +509,23 @@ async def test_postgres_upgrade_to_order_keys_keeps_the_orders_already_stored_de
     await store.open()
     try:
         await _still_deduplicated_after_the_upgrade(store)
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_old_names_are_purged(store_url: str) -> None:
+    store = make_store(make_settings(Path("/unused"), store={"url": store_url}).store)
+    await store.open()
+    try:
+        old = IngestWrite(items=[], not_forwarded=[NotForwarded("OLD", "s", "unmapped", 2, "e1")])
+        await store.enqueue(old, now=1_000.0)
+        item = OutboxItem("d", "Purchase", "e2", b"{}")
+        await store.enqueue(
+            IngestWrite(items=[item], not_forwarded=[NotForwarded("NEW", "s", "unmapped", 1, "e2")]), 1e6
+        )
+        assert [row["event"] for row in await store.not_forwarded(10)] == ["OLD", "NEW"]  # most frequent first
+        await store.purge(1e6, dedup_window_s=1e9, delivered_retention_s=1e9, inbound_retention_s=1e9, limit=100)
+        assert [row["event"] for row in await store.not_forwarded(10)] == ["NEW"]
     finally:
         await store.close()

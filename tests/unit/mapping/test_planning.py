@@ -1,5 +1,5 @@
-"""One purchase, one send, and no source can suppress another's: the real app over ASGI on a real SQLite file and
-on PostgreSQL, TikTok scripted behind the transport (issue 12 item 2, issue 13 item 2)."""
+"""Planning (`planning.py`): which destinations an event goes to and which drop it, and the order claims that send
+one purchase once whichever source reports it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from starlette.testclient import TestClient
 from tests.conftest import TRACK_URL, make_settings, open_client, tiktok_answer, wait_for
 from tests.postgres import postgres_database
 
+# One purchase, one send, and no source can suppress another's: the real app over ASGI on a real SQLite file and on
+# PostgreSQL, TikTok scripted behind the transport (issue 12 item 2, issue 13 item 2).
 APP_ID, PIXEL = "7301234567890123456", "CPIXEL0000000000000"
 ADMIN = {"Authorization": "Bearer order-admin-token"}
 SDK = {"Authorization": "Bearer sdk-key"}
