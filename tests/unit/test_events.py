@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from starlette.testclient import TestClient
 
 from forwarder.events import InboundEvent, check_event_time, derive_event_id, field_errors, parse_timestamp
-from tests.conftest import event
+from tests.conftest import AUTH, event
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,13 @@ def test_event_time_limits() -> None:
     assert check_event_time(int(now), now, max_age_s=3600, max_future_s=300) is None
     assert "future" in (check_event_time(int(now + 301), now, max_age_s=3600, max_future_s=300) or "")
     assert "older" in (check_event_time(int(now - 3601), now, max_age_s=3600, max_future_s=300) or "")
+
+
+@pytest.mark.parametrize(
+    ("lead", "field"),
+    [({"lead_id": {"id": 1}}, "lead.lead_id"), ({"lead_id": ""}, "lead.lead_id"), ("L-1", "lead")],
+)
+def test_a_malformed_lead_is_a_422_naming_the_field(app: TestClient, lead: Any, field: str) -> None:
+    answer = app.post("/v1/events", json=event(event="GENERATE_LEAD", lead=lead), headers=AUTH)
+    assert answer.status_code == 422
+    assert [error["field"] for error in answer.json()["rejected"][0]["errors"]] == [field]

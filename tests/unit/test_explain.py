@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 
 from forwarder.cli import main
+from forwarder.explain import explain
+from forwarder.mapping.planning import Routing
+from forwarder.mapping.tables import load_mappings
+from forwarder.tiktok.builder import TikTokPayloads
 from tests.configs import example_config
 from tests.conftest import event
+from tests.unit.conftest import offline_and_crm_settings as _settings
 
 WEB = (
     '\n[destinations.site]\nevent_source = "web"\nevent_source_id = "C4PIXEL"\naccess_token = "t"\n'
@@ -64,3 +69,12 @@ def test_explain_lists_the_reasons_an_event_is_rejected(tmp_path: Path, capsys: 
 def test_explain_rejects_a_body_that_is_not_an_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, result = run_explain(tmp_path, capsys, [1, 2])
     assert code == 1 and result["error"] == "invalid_body"
+
+
+def test_explain_says_why_a_crm_destination_gets_nothing(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    routing = Routing(settings, load_mappings(settings.mappings_dir), TikTokPayloads())
+    result = explain(routing, json.dumps(event(event="GENERATE_LEAD")).encode(), "ios_app", time.time())
+    leads = result["events"][0]["destinations"]["leads"]
+    assert leads["status"] == "dropped" and "no lead.lead_id" in leads["reason"]
+    assert result["events"][0]["destinations"]["shop"]["status"] == "send"

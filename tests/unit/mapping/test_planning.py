@@ -14,7 +14,17 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
-from tests.conftest import TRACK_URL, make_settings, open_client, tiktok_answer, wait_for
+from tests.conftest import (
+    AUTH,
+    TRACK_URL,
+    event,
+    make_settings,
+    open_client,
+    sent_bodies,
+    stats_of,
+    tiktok_answer,
+    wait_for,
+)
 from tests.postgres import postgres_database
 
 # One purchase, one send, and no source can suppress another's: the real app over ASGI on a real SQLite file and on
@@ -199,3 +209,11 @@ def test_a_web_destination_receives_the_senders_event_id(client: TestClient, rou
         "pixel-evt-77",
         TRANSACTION,
     )
+
+
+def test_an_event_without_a_lead_id_is_not_sent_to_crm_and_is_counted(app: TestClient, tiktok: respx.Router) -> None:
+    """TikTok requires lead.lead_id on crm events: the offline destination still gets the event."""
+    assert app.post("/v1/events", json=event(event="PURCHASE"), headers=AUTH).status_code == 202
+    wait_for(lambda: stats_of(app, "shop")["delivered"] == 1)
+    assert [body["event_source"] for body in sent_bodies(tiktok)] == ["offline"]
+    assert stats_of(app, "leads")["no_lead_id"] == 1

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import respx
+from starlette.testclient import TestClient
 
 from forwarder.errors import MappingError, PayloadError
 from forwarder.mapping.tables import (
@@ -18,7 +20,8 @@ from forwarder.mapping.tables import (
     maps_name,
 )
 from forwarder.tiktok.event_names import native_names
-from tests.conftest import REPO
+from tests.conftest import AUTH, REPO, event, sent_bodies, stats_of, wait_for
+from tests.unit.conftest import LEAD_ID
 
 APP_NAMES = native_names("app")  # what a TikTok app destination sends without a rule
 
@@ -262,3 +265,12 @@ def test_maps_name_agrees_with_map_event(tmp_path: Path, text: str, name: str) -
     rules = table(tmp_path, text)
     result = map_event(rules, name, {}, native=APP_NAMES)
     assert maps_name(rules, name, native=APP_NAMES) == (result.dropped in (None, "filtered"))
+
+
+def test_a_crm_stage_without_a_rule_goes_as_a_custom_event(app: TestClient, tiktok: respx.Router) -> None:
+    """CRM event sets take custom names, mapped to standard events in Events Manager; offline ones do not."""
+    posted = event(event="Qualified", lead={"lead_id": LEAD_ID})
+    assert app.post("/v1/events", json=posted, headers=AUTH).status_code == 202
+    wait_for(lambda: stats_of(app, "leads")["delivered"] == 1)
+    assert [(b["event_source"], b["data"][0]["event"]) for b in sent_bodies(tiktok)] == [("crm", "Qualified")]
+    assert stats_of(app, "shop")["unmapped"] == 1

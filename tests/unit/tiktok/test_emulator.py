@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from forwarder.tiktok.emulator import control_token_required, create_emulator
+from tests.unit.conftest import CRM_SET, LEAD_ID, OFFLINE_SET
+from tests.unit.tiktok.conftest import sha
 
 TRACK = "/open_api/v1.3/event/track/"
 TOKEN = {"Access-Token": "tok"}
@@ -207,3 +210,39 @@ def test_a_control_token_guards_the_control_routes_only() -> None:
         assert emulator.post(TRACK, json=body(), headers=TOKEN).json()["code"] == 0
         recorded = emulator.get("/_control/events", headers={"Authorization": "Bearer ctl-token"})
         assert recorded.status_code == 200 and recorded.json()["count"] == 1
+
+
+EMAIL_HASH = sha("a@example.com")
+
+
+def _tiktok_body(source: str, **item: Any) -> dict[str, Any]:
+    data = {"event": "Purchase", "event_time": int(time.time()) - 60, "event_id": "e1", "user": {"email": [EMAIL_HASH]}}
+    data.update(item)
+    return {"event_source": source, "event_source_id": CRM_SET if source == "crm" else OFFLINE_SET, "data": [data]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_tiktok_body("offline"), None),
+        (_tiktok_body("offline", event="Contact"), None),
+        (_tiktok_body("offline", event="StartTrial"), None),  # the reference: offline takes the web standard events
+        (_tiktok_body("offline", event="InStoreVisit"), "data.0.event: InStoreVisit is not a standard event"),
+        (_tiktok_body("offline", event="Registration"), "data.0.event: Registration is not a standard event"),
+        (_tiktok_body("crm", lead={"lead_id": LEAD_ID}), None),
+        (_tiktok_body("crm", event="Qualified", lead={"lead_id": LEAD_ID, "lead_event_source": "HubSpot"}), None),
+        (_tiktok_body("crm"), "data.0.lead: Missing data for required field."),
+        (_tiktok_body("crm", lead={"lead_event_source": "HubSpot"}), "data.0.lead.lead_id: Missing data"),
+        (_tiktok_body("crm", lead={"lead_id": 7390000000000000001}), "data.0.lead.lead_id: Not a valid string."),
+        (_tiktok_body("crm", lead={"lead_id": LEAD_ID, "lead_event_source": 5}), "data.0.lead.lead_event_source"),
+    ],
+)
+def test_the_emulator_validates_offline_and_crm_bodies(body: dict[str, Any], message: str | None) -> None:
+    """Offline takes standard events only and no page; crm needs lead.lead_id and takes custom names."""
+    with TestClient(create_emulator()) as emulator:
+        answer = emulator.post(TRACK, json=body, headers={"Access-Token": "tok"}).json()
+        if message is None:
+            assert (answer["code"], answer["message"]) == (0, "OK")
+            assert emulator.get("/_control/events").json()["events"][0]["event_source"] == body["event_source"]
+        else:
+            assert answer["code"] == 40002 and message in answer["message"]
