@@ -14,6 +14,7 @@ from ..sqlite.writer.audiences import user_key
 from ..sqlite.writer.holdout import held_out
 
 _MEMBER_LOCK = 1511  # advisory lock class: one member's row, (this, hashtext(audience:user_key))
+_IDENTITY_LOCK = 1513  # advisory lock class: one hashed identifier, (this, hashtext(type:hash))
 _SEEN = "INSERT INTO audience_seen VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1"
 _FIND_USER = """SELECT user_key FROM audience_identities JOIN unnest($1::text[], $2::text[]) AS p(id_type, hash)
                   USING (id_type, hash) ORDER BY id_type LIMIT 1"""
@@ -37,7 +38,16 @@ async def apply_signals(
     """Apply ingest's audience signals in its transaction, each event once however many replicas receive it;
     the audience counters they move."""
     counters: Counter[CounterKey] = Counter()
-    for signal in signals:
+    # Replicas storing signals of the same users at once must not deadlock: every identity a request touches is
+    # locked first, all at once and in one global order (a second request for any of them waits for the first).
+    identities = sorted({f"{t}:{h}" for signal in signals for t, h in json.loads(signal.ids).items()})
+    if identities:
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext(i)) FROM unnest($2::text[]) AS i ORDER BY i",
+            _IDENTITY_LOCK,
+            identities,
+        )
+    for signal in signals:  # in the request's order: a user's enter and exit in one batch apply as sent
         if await connection.fetchval(_SEEN, signal.audience, signal.event_id, signal.action, now) is None:
             continue  # the same event again (here, or on another replica that committed it first)
         ids: dict[str, str] = json.loads(signal.ids)

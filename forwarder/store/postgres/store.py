@@ -111,8 +111,16 @@ class PostgresStore(PostgresReports):
             return False
 
     async def enqueue(self, write: IngestWrite, now: float) -> list[Stored]:
-        async with self._connection() as connection:
-            return await ingest.enqueue(connection, write, now)
+        for attempt in range(3):
+            try:
+                async with self._connection() as connection:
+                    return await ingest.enqueue(connection, write, now)
+            except StoreUnavailable as error:
+                # PostgreSQL broke a deadlock by failing this transaction, which rolled back whole: run it again
+                # (replicas storing one user's events at once), before telling the client to retry.
+                if attempt == 2 or not isinstance(error.__cause__, asyncpg.DeadlockDetectedError):
+                    raise
+        raise AssertionError("unreachable")
 
     async def claim_due(self, owner: str, destination: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
         async with self._connection() as connection:
