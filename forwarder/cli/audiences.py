@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..audiences.identify import KINDS, hashed_identifiers
+from ..audiences.past import run_once
 from ..audiences.report import FIGURES, audience_documents
 from ..cli_output import chosen_format, emit
 from ..errors import PayloadError
@@ -36,6 +38,10 @@ def add_commands(commands: Any, config_help: str, format_help: str) -> None:
         p.add_argument("--config", type=Path, help=config_help)
         p.add_argument("--format", choices=("table", "json"), help=format_help)
         p.set_defaults(run=audiences)
+    p = audience_commands.add_parser("run", help="evaluate a past-behaviour audience now, outside its schedule")
+    p.add_argument("name", help="the audience's name ([audiences.NAME] with `past`)")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(run=run_past)
     p = commands.add_parser("users", help="people in audiences")
     user_commands = p.add_subparsers(dest="users_command", required=True)
     p = user_commands.add_parser("forget", help="remove a user from every audience at TikTok and erase what we hold")
@@ -145,3 +151,24 @@ def _shown(document: dict[str, Any]) -> str:
         lines.append(f"  problem: {problem['problem']}: {problem['cause']}; what to do: {problem['fix']}")
     lines += [f"  {d['day']}: +{d['adds']} -{d['deletes']}" for d in document["daily"][:14]]
     return "\n".join(lines)
+
+
+def run_past(args: argparse.Namespace) -> int:
+    """Run a past-behaviour rule now; the running service sends the changes with its next sync."""
+    settings = load_or_exit(args.config)
+    audience = settings.audiences.get(args.name)
+    if audience is None or audience.past is None:
+        past = [name for name, a in settings.audiences.items() if a.past is not None]
+        print(f"no past-behaviour audience {args.name!r}; configured: {', '.join(past) or 'none'}", file=sys.stderr)
+        return 1
+
+    async def work(store: Store) -> dict[str, Any] | None:
+        last = (await store.audiences.states()).get(args.name, {}).get("past_run_at")
+        return await run_once(store, args.name, audience, last, time.time())
+
+    summary = with_store(settings, work)
+    if summary is None:
+        print("not applied: another run was applied at the same moment; run again", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
