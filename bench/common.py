@@ -62,10 +62,11 @@ def rss_mb(pid: int) -> float:
 
 @contextmanager
 def server(
-    args: list[str], url: str, log: Path, env: dict[str, str] | None = None
+    args: list[str], url: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `args`, wait until `url` answers (any status), yield the process, then stop it with SIGTERM."""
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, **(env or {})})
+        process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, **(env or {})}, cwd=cwd)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -121,7 +122,7 @@ def wrk(
     script: str = "post_events.lua",
     env: dict[str, str] | None = None,
 ) -> WrkResult:
-    """One wrk run with a Lua script from bench/ (default: post `events` events per request)."""
+    """One wrk run with a Lua script from bench/ or an absolute path (default: post `events` events per request)."""
     output = subprocess.run(
         [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(BENCH / script), url],
         capture_output=True,
