@@ -16,7 +16,7 @@ Or from past behaviour, evaluated on a schedule over the activity table (audienc
 and for either kind a control group, a target cap and a goal to measure lift by:
 
     holdout_share = 0.1                                      # 10% of qualifying users held out (never sent), counted
-    max_members = 100000                                     # at most this many members (past-behaviour audiences)
+    max_members = 100000                                     # at most this many members at TikTok at a time
     goal = { event = "PURCHASE", within_days = 14 }          # conversions counted this long after joining
 """
 
@@ -117,7 +117,8 @@ class AudienceSettings(_Section):
     # HMAC of the user keyed by `holdout_key` and the audience's name (default key: derived from the name).
     holdout_share: float = Field(0.0, ge=0.0, lt=1.0)
     holdout_key: str | None = Field(None, min_length=16)
-    max_members: int | None = Field(None, ge=1)  # a target cap (past-behaviour audiences); the lowest scores win
+    # A target cap: past-behaviour runs keep the lowest keyed scores; live audiences send the first to enter.
+    max_members: int | None = Field(None, ge=1)
     goal: GoalRule | None = None
 
     @field_validator("advertiser_id", "audience_id", mode="before")
@@ -138,8 +139,6 @@ class AudienceSettings(_Section):
             raise ValueError("give either enter (live rules) or past (past behaviour), not both or neither")
         if self.past is not None and (self.unless or self.exit or self.ttl_s):
             raise ValueError("unless, exit and ttl_s are live rules: a past-behaviour audience is its rule's result")
-        if self.max_members is not None and self.past is None:
-            raise ValueError("max_members applies to past-behaviour audiences (a live audience has no run to cap)")
         enter, leave = self.enter, self.exit
         if enter is not None and leave is not None and leave.event == enter.event and leave.when == enter.when:
             raise ValueError("exit is the same rule as enter: a user would leave as they enter")

@@ -50,6 +50,9 @@ def _document(
     definition = settings.audiences[name]
     state, figures = state or {}, figures or {}
     totals = figures.get("totals") or {}
+    # A capped live audience's members beyond the cap wait, unsent, for a member to leave: over the cap, not pending.
+    cap = definition.max_members if definition.past is None else None
+    live_waiting = min(figures.get("pending", 0), max(0, figures.get("members", 0) - cap)) if cap else 0
     status = state.get("status")
     problem = json.loads(state["problem"]) if state.get("problem") else None
     note = SIZE_NOTES.get(state.get("size_note") or "")
@@ -69,9 +72,9 @@ def _document(
         "not_synced": figures.get("not_synced", 0),
         "not_synced_by_reason": figures.get("not_synced_by_reason", {}),
         "held_out": figures.get("held_out", 0),
-        "over_cap": figures.get("over_cap", 0),
+        "over_cap": figures.get("over_cap", 0) + live_waiting,
         "past_run": json.loads(state["past_run"]) if state.get("past_run") else None,
-        "pending": figures.get("pending", 0),
+        "pending": figures.get("pending", 0) - live_waiting,
         "errored": figures.get("errored", 0),
         "members": figures.get("members", 0),
         "waiting": figures.get("waiting", 0),

@@ -98,7 +98,11 @@ class AudienceSync:
         tiktok_id: str | None = None
         while True:
             now = self.clock()
-            claims = await self.store.audiences.claim(self.owner, name, sync.max_users_per_request, now, sync.lease_s)
+            # A live audience's cap is kept here (first to enter, first sent); a past rule's run applies its own.
+            cap = audience.max_members if audience.past is None else None
+            claims = await self.store.audiences.claim(
+                self.owner, name, sync.max_users_per_request, now, sync.lease_s, cap
+            )
             if not claims:
                 return synced
             if tiktok_id is None:  # created on first use: when there is someone to send

@@ -70,7 +70,9 @@ class AudienceLedger(Protocol):
         """Pending members whose `unless` window passed enter; members past their TTL leave. Rows changed."""
         ...
 
-    async def claim(self, owner: str, audience: str, limit: int, now: float, lease_s: float) -> list[MemberClaim]:
+    async def claim(
+        self, owner: str, audience: str, limit: int, now: float, lease_s: float, max_members: int | None = None
+    ) -> list[MemberClaim]:
         """Rows whose desired state TikTok does not have yet, oldest change first, leased to `owner`."""
         ...
 

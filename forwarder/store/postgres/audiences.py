@@ -32,6 +32,7 @@ _TIMERS = f"""UPDATE audience_members SET state = $2, version = version + 1, cha
 _CLAIM = """WITH picked AS (
               SELECT audience, user_key FROM audience_members
               WHERE audience = $1 AND dirty AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                AND ($6::text IS NULL OR state = $6)
               ORDER BY changed_at LIMIT $3 FOR UPDATE SKIP LOCKED)
             UPDATE audience_members AS m SET lease_owner = $4, lease_until = $5 FROM picked
             WHERE m.audience = picked.audience AND m.user_key = picked.user_key
@@ -41,6 +42,10 @@ _REQUEST_IDS = """CASE WHEN $4::text IS NULL THEN request_ids ELSE (
                     SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(request_ids || jsonb_build_array($4::text))
                       WITH ORDINALITY AS t(e, n) WHERE n > jsonb_array_length(request_ids) - 4) END"""
 _MINE = "audience = $1 AND user_key = $2 AND lease_owner = $3"
+_CAP_LOCK = 1514  # advisory lock class: claims of one capped audience, (this, hashtext(audience))
+# Slots a capped audience uses: members TikTok holds (until their delete is acknowledged) and adds being sent.
+_OCCUPIED = """SELECT count(*) FROM audience_members WHERE audience = $1
+                 AND (synced = 'in' OR (state = 'in' AND dirty AND lease_until >= $2))"""
 _SYNCED = f"""UPDATE audience_members SET synced = $5, synced_version = $6, lease_owner = NULL, lease_until = NULL,
                      attempts = 0, first_failure_at = NULL, problem = NULL, synced_at = $7,
                      request_ids = {_REQUEST_IDS},
@@ -78,9 +83,19 @@ class PostgresAudienceLedger:
             await bump(connection, counters, now)
         return len(entered) + len(expired)
 
-    async def claim(self, owner: str, audience: str, limit: int, now: float, lease_s: float) -> list[MemberClaim]:
+    async def claim(
+        self, owner: str, audience: str, limit: int, now: float, lease_s: float, max_members: int | None = None
+    ) -> list[MemberClaim]:
         async with self._store._connection() as connection:
-            rows = await connection.fetch(_CLAIM, audience, now, limit, owner, now + lease_s)
+            if max_members is None:
+                rows = await connection.fetch(_CLAIM, audience, now, limit, owner, now + lease_s, None)
+            else:  # one claimer of a capped audience at a time: the count and the claim must agree
+                await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _CAP_LOCK, audience)
+                rows = await connection.fetch(_CLAIM, audience, now, limit, owner, now + lease_s, "out")
+                occupied = await connection.fetchval(_OCCUPIED, audience, now)
+                room = min(limit - len(rows), max_members - occupied)
+                if room > 0:
+                    rows += await connection.fetch(_CLAIM, audience, now, room, owner, now + lease_s, "in")
         rows = sorted(rows, key=lambda row: (row["changed_at"], row["user_key"]))  # oldest change first
         return [
             MemberClaim(r["user_key"], r["state"], json.loads(r["ids"]), r["version"], r["first_failure_at"])

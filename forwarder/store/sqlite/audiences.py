@@ -26,8 +26,10 @@ class SQLiteAudienceLedger:
         changed: int = await self._store._write(writer.audience_timers, now)
         return changed
 
-    async def claim(self, owner: str, audience: str, limit: int, now: float, lease_s: float) -> list[MemberClaim]:
-        rows = await self._store._write(writer.claim_members, owner, audience, limit, now, lease_s)
+    async def claim(
+        self, owner: str, audience: str, limit: int, now: float, lease_s: float, max_members: int | None = None
+    ) -> list[MemberClaim]:
+        rows = await self._store._write(writer.claim_members, owner, audience, limit, now, lease_s, max_members)
         return [MemberClaim(key, state, json.loads(ids), version, failed) for key, state, ids, version, failed in rows]
 
     async def settle(self, owner: str, audience: str, settlements: list[Settlement], now: float) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from forwarder.audiences.report import audience_documents
 from forwarder.audiences.signals import AudienceRules
 from forwarder.audiences.sync import AudienceSync
 from forwarder.marketing.client import MarketingClient
@@ -235,3 +236,25 @@ async def test_forget_removes_the_user_at_tiktok_then_from_the_store(tmp_path: P
     await sync.sync_once()
     assert emails_in(state) == {email(0)["email"][0]}
     assert (await store.audiences.figures())["trial"]["members"] == 1  # and the row after TikTok's delete
+
+
+async def test_a_capped_live_audience_sends_the_first_to_enter_and_the_next_when_one_leaves(
+    tmp_path: Path, store: Store
+) -> None:
+    settings = audience_settings(tmp_path, unless=None, max_members=3)
+    clock, state = Clock(), MarketingState()
+    state.ready_after_s = 0
+    sync = rig(store, settings, clock, state)
+    for i in range(5):  # one at a time: who entered first is who is sent first
+        await post(store, settings, [("START_TRIAL", f"t{i}", email(i), clock.now)])
+        clock.now += 1
+    assert await sync.sync_once() == 3
+    assert emails_in(state) == {email(i)["email"][0] for i in range(3)}
+    document = (await audience_documents(store, settings))["trial"]
+    assert (document["members"], document["synced"], document["over_cap"], document["pending"]) == (5, 3, 2, 0)
+    await post(store, settings, [("CANCEL", "c1", email(1), clock.now)])
+    clock.now += 1
+    await sync.sync_once()  # the delete first; then the room it leaves goes to the earliest waiting
+    await sync.sync_once()
+    assert emails_in(state) == {email(i)["email"][0] for i in (0, 2, 3)}
+    assert (await audience_documents(store, settings))["trial"]["over_cap"] == 1

@@ -363,3 +363,22 @@ async def test_an_event_acts_once_within_the_dedup_window_and_purge_forgets_it_a
     await store.purge(NOW + 100, dedup_window_s=50, delivered_retention_s=50, inbound_retention_s=50, limit=1000)
     await ingest(store, signal("enter", "t1", email=EMAIL), now=NOW + 101)  # past the window: a new event
     assert (await store.audiences.figures())["trial"]["members"] == 1
+
+
+async def test_a_capped_claim_sends_the_first_to_enter_and_the_next_when_a_delete_is_acknowledged(
+    store: Store,
+) -> None:
+    users = [c * 64 for c in "abcd"]
+    for n, user in enumerate(users):  # entered one second apart: a first, d last
+        await ingest(store, signal("enter", f"t{n}", at=NOW + n, email=user), now=NOW + n)
+    first = await store.audiences.claim("A", "trial", 100, NOW + 10, LEASE, max_members=2)
+    assert sorted(c.ids["email"] for c in first) == users[:2] and {c.state for c in first} == {"in"}
+    assert await store.audiences.claim("B", "trial", 100, NOW + 10, LEASE, max_members=2) == []  # adds in flight count
+    await store.audiences.settle("A", "trial", synced(first, NOW + 10), NOW + 10)
+    assert await store.audiences.claim("A", "trial", 100, NOW + 11, LEASE, max_members=2) == []  # TikTok holds 2
+    await ingest(store, signal("exit", "x0", at=NOW + 12, email=users[0]), now=NOW + 12)
+    [delete] = await store.audiences.claim("A", "trial", 100, NOW + 13, LEASE, max_members=2)
+    assert delete.state == "out"  # the member it replaces still counts until TikTok lets them go
+    await store.audiences.settle("A", "trial", synced([delete], NOW + 13), NOW + 13)
+    [add] = await store.audiences.claim("A", "trial", 100, NOW + 14, LEASE, max_members=2)
+    assert (add.state, add.ids["email"]) == ("in", users[2])  # the earliest waiting

@@ -143,20 +143,41 @@ def audience_timers(connection: sqlite3.Connection, counters: Counters, now: flo
     return len(entered) + len(expired)
 
 
+_CLAIM = """UPDATE audience_members SET lease_owner = ?, lease_until = ?
+            WHERE rowid IN (SELECT rowid FROM audience_members
+                            WHERE audience = ? AND dirty AND next_attempt_at <= ?
+                              AND (lease_until IS NULL OR lease_until < ?) {only}
+                            ORDER BY changed_at LIMIT ?)
+            RETURNING user_key, state, ids, version, first_failure_at"""
+# Slots a capped audience uses: members TikTok holds (until their delete is acknowledged) and adds being sent.
+_OCCUPIED = """SELECT count(*) FROM audience_members WHERE audience = ?
+                 AND (synced = 'in' OR (state = 'in' AND dirty AND lease_until >= ?))"""
+
+
 def claim_members(
-    connection: sqlite3.Connection, counters: Counters, owner: str, audience: str, limit: int, now: float, lease: float
+    connection: sqlite3.Connection,
+    counters: Counters,
+    owner: str,
+    audience: str,
+    limit: int,
+    now: float,
+    lease: float,
+    max_members: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """Up to `limit` rows to send, oldest change first, leased to `owner`:
-    (user_key, state, ids, version, first_failure_at)."""
-    return connection.execute(
-        """UPDATE audience_members SET lease_owner = ?, lease_until = ?
-           WHERE rowid IN (SELECT rowid FROM audience_members
-                           WHERE audience = ? AND dirty AND next_attempt_at <= ?
-                             AND (lease_until IS NULL OR lease_until < ?)
-                           ORDER BY changed_at LIMIT ?)
-           RETURNING user_key, state, ids, version, first_failure_at""",
-        (owner, now + lease, audience, now, now, limit),
+    (user_key, state, ids, version, first_failure_at). With `max_members`, adds only while TikTok would hold no
+    more than that many: the first to enter are sent first, the rest wait for a member to leave."""
+    if max_members is None:
+        return connection.execute(_CLAIM.format(only=""), (owner, now + lease, audience, now, now, limit)).fetchall()
+    deletes = connection.execute(
+        _CLAIM.format(only="AND state = 'out'"), (owner, now + lease, audience, now, now, limit)
     ).fetchall()
+    (occupied,) = connection.execute(_OCCUPIED, (audience, now)).fetchone()
+    room = min(limit - len(deletes), max_members - occupied)
+    if room <= 0:
+        return deletes
+    adds = connection.execute(_CLAIM.format(only="AND state = 'in'"), (owner, now + lease, audience, now, now, room))
+    return deletes + adds.fetchall()
 
 
 def settle_members(
