@@ -14,27 +14,12 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from forwarder.reporting.values import add, parse_decimal
+from forwarder.store.reports import METRIC_COLUMNS
 
 Level = Literal["campaign", "advertiser"]
 
-# Every metric the row model keeps, in the order the puller requests them.
-METRICS = (
-    "spend",
-    "impressions",
-    "clicks",
-    "app_install",
-    "conversion",
-    "purchase",
-    "total_purchase",
-    "total_purchase_value",
-    "start_trial",
-    "total_start_trial",
-    "subscribe",
-    "total_subscribe",
-    "total_subscribe_value",
-    "registration",
-    "total_registration",
-)
+# Every metric the row model keeps, in the order the puller requests them: the stores' columns, one list.
+METRICS = METRIC_COLUMNS
 
 
 @dataclass(frozen=True)

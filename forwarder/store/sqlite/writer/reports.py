@@ -11,7 +11,7 @@ from typing import Any
 
 from .counters import Counters
 
-# One column per metric, TikTok's names; reporting/rows.py METRICS lists the same (tests keep them equal).
+# One column per metric, TikTok's names; reporting/rows.py reads its METRICS from here.
 METRIC_COLUMNS = (
     "spend",
     "impressions",
