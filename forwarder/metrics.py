@@ -22,13 +22,13 @@ OTHER_NAMES = "(other)"
 _LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 
 
-def _queue_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
-    # Set from the store by whichever worker answers the scrape: with several workers, the latest value wins.
-    return Gauge(name, documentation, ["destination"], registry=registry, multiprocess_mode="mostrecent")
-
-
-def _report_gauge(name: str, documentation: str, labels: list[str], registry: CollectorRegistry) -> Gauge:
+def store_gauge(name: str, documentation: str, labels: list[str], registry: CollectorRegistry) -> Gauge:
+    """A gauge set from the store by whichever worker answers the scrape: with several workers, the latest wins."""
     return Gauge(name, documentation, labels, registry=registry, multiprocess_mode="mostrecent")
+
+
+def _queue_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
+    return store_gauge(name, documentation, ["destination"], registry)
 
 
 class Metrics:
@@ -101,13 +101,13 @@ class Metrics:
         )
         self.dead = _queue_gauge("forwarder_dead_letters", "Events given up on and not replayed (dead letters)", r)
         # TikTok's report for each advertiser's latest complete day (README "Reporting and KPIs"); NaN: no value.
-        self.report_day = _report_gauge(
+        self.report_day = store_gauge(
             "forwarder_report_latest_complete_day", "Its start (Unix time, UTC date)", ["advertiser_id"], r
         )
-        self.report_figure = _report_gauge(
+        self.report_figure = store_gauge(
             "forwarder_report_figure", "TikTok's sums (and forwarded revenue)", ["advertiser_id", "metric"], r
         )
-        self.report_kpi = _report_gauge("forwarder_report_kpi", "KPIs of that day", ["advertiser_id", "kpi"], r)
+        self.report_kpi = store_gauge("forwarder_report_kpi", "KPIs of that day", ["advertiser_id", "kpi"], r)
         self.reloads = Counter(
             "forwarder_config_reloads",
             "Reload attempts by outcome: applied, invalid (files refused) or would_stop_mapping",

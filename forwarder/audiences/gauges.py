@@ -6,49 +6,45 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 
+from ..metrics import store_gauge
 from .report import FIGURES
 
 
 class AudienceGauges:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.users = Gauge(
+        self.users = store_gauge(
             "forwarder_audience_users",
             "Users per audience by figure: entered, synced, not_synced, held_out (control group), over_cap, pending, "
             "errored, members, waiting, sent",
             ["audience", "figure"],
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
-        self.size = Gauge(
+        self.size = store_gauge(
             "forwarder_audience_size",
             "Matched users TikTok reports (absent below 1,000, which TikTok hides)",
             ["audience"],
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
-        self.problem = Gauge(
+        self.problem = store_gauge(
             "forwarder_audience_problem",
             "1 while the audience has a problem (its name is the label), else 0",
             ["audience", "problem"],
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
-        self.conversion_rate = Gauge(
+        self.conversion_rate = store_gauge(
             "forwarder_audience_conversion_rate",
             "Goal conversion rate of users whose window has ended, by group (members, control); NaN while none has",
             ["audience", "group"],
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
-        self.lift = Gauge(
+        self.lift = store_gauge(
             "forwarder_audience_lift",
             "Members' conversion rate minus the control group's (figure: difference) and its 95% interval (low, "
             "high); NaN until each group has audience_sync.lift_min_users matured users",
             ["audience", "figure"],
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
         self._problems: dict[str, str] = {}
 
