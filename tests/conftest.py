@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from forwarder.app import create_app
 from forwarder.settings import Settings
+from tests.postgres import postgres_database
 
 from .configs import REPO
 
@@ -137,3 +138,19 @@ async def store(settings: Settings) -> AsyncIterator[Any]:
     await store.open()
     yield store
     await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store URL on each backend in turn: a SQLite file, then a PostgreSQL database of its own (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = SQLiteStore(tmp_path / "forwarder.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def configured(tmp_path: Path, **audience: Any) -> Settings:

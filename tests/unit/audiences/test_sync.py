@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from forwarder.audiences.sync import AudienceSync
 from forwarder.marketing.client import MarketingClient
 from forwarder.marketing_emulator import MarketingState, create_marketing_emulator
 from forwarder.settings import Settings
-from forwarder.store import IngestWrite, SQLiteStore, Store
+from forwarder.store import IngestWrite, Store
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
@@ -44,14 +43,6 @@ def audience_settings(tmp_path: Path, **audience: Any) -> Settings:
     return make_settings(
         tmp_path, audiences={"trial": definition}, audience_sync={"max_users_per_request": 100, "retry_base_s": 1}
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = SQLiteStore(tmp_path / "forwarder.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def rig(store: Store, settings: Settings, clock: Clock, state: MarketingState, token: str = "emulator-token"):

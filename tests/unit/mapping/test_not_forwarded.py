@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import respx
 from structlog.testing import CapturingLogger
 
 from forwarder.mapping.not_forwarded import QuietLog
 from forwarder.store import NotForwarded
 from tests.conftest import AUTH, event, make_settings, open_client, sent_bodies, wait_for
-from tests.postgres import postgres_database
 
 
 def test_the_answer_names_each_event_sent_nowhere_and_why(tmp_path: Path, settings_values: dict[str, Any]) -> None:
@@ -69,15 +66,6 @@ def test_destinations_that_differ_give_reason_mixed(tmp_path: Path, settings_val
         body = client.post("/v1/events", json=event(event="debug_ping"), headers=AUTH).json()
     assert body["not_forwarded"][0]["reason"] == "mixed"
     assert body["not_forwarded"][0]["destinations"] == {"app_main": "denied", "site": "unmapped"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def test_stats_count_names_across_replicas_with_a_sample(

@@ -25,7 +25,6 @@ from tests.conftest import (
     tiktok_answer,
     wait_for,
 )
-from tests.postgres import postgres_database
 
 # One purchase, one send, and no source can suppress another's: the real app over ASGI on a real SQLite file and on
 # PostgreSQL, TikTok scripted behind the transport (issue 12 item 2, issue 13 item 2).
@@ -33,15 +32,6 @@ APP_ID, PIXEL = "7301234567890123456", "CPIXEL0000000000000"
 ADMIN = {"Authorization": "Bearer order-admin-token"}
 SDK = {"Authorization": "Bearer sdk-key"}
 TRANSACTION = "GPA.3372-4150-8203-17209"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'forwarder.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 @pytest.fixture

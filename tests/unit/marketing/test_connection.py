@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +10,13 @@ import pytest
 
 from forwarder.marketing.connection import Connection
 from forwarder.marketing_emulator import MarketingState, create_marketing_emulator
-from forwarder.store import Store, make_store
+from forwarder.store import Store
 from forwarder.store.marketing import MarketingCredential
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
 US, EU = "7002238017842757633", "7002238017842757634"
 APP = {"app_id": "7000000000000000001", "app_secret": "emulator-secret"}
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = make_store(make_settings(tmp_path).store)
-    await store.open()
-    yield store
-    await store.close()
 
 
 def connection(

@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
-from forwarder.settings import StoreSettings
-from forwarder.store import IngestWrite, Store, make_store
+from forwarder.store import IngestWrite, Store
 from forwarder.store.audiences import ActivityRecord, PastRun, Settlement
 from tests.audience_signals import ingest as ingest_signals
 from tests.audience_signals import signal
-from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = float(int(time.time()))
 DAY = 86400.0
 TYPES = json.dumps(["email"])
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = make_store(StoreSettings(url=store_url))
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def email(n: int) -> str:

@@ -4,7 +4,6 @@ signals applied at ingest, the timers, claims with leases, settlements, forget, 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,35 +14,11 @@ from forwarder.store import Store, make_store
 from forwarder.store.audiences import AudienceSignal, Settlement
 from tests.audience_signals import ingest as ingest_signals
 from tests.audience_signals import signal as audience_signal
-from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = float(int(time.time()))
 LEASE = 60.0
 EMAIL, EMAIL_2, IDFA, PHONE = "e" * 64, "f" * 64, "a" * 64, "b" * 64
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        with postgres_database() as url:  # a database of its own, dropped afterwards
-            yield url
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = make_store(StoreSettings(url=store_url))
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    with postgres_database() as url:
-        yield url
 
 
 def signal(action: str, event_id: str, at: float = NOW, **kwargs: Any) -> AudienceSignal:

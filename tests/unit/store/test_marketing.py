@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,30 +11,12 @@ import pytest
 from forwarder.settings import StoreSettings
 from forwarder.store import Store, make_store
 from forwarder.store.marketing import MarketingCredential
-from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
 CREDENTIAL = MarketingCredential(
     "act.secret-token-1", ("7002238017842757633", "7002238017842757634"), ("1", "4", "8"), NOW
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    store = make_store(StoreSettings(url=store_url))
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_a_saved_credential_reads_back_whole_and_survives_a_reopen(store: Store, store_url: str) -> None:

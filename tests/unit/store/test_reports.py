@@ -3,39 +3,18 @@ pull log and the pull lease."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from forwarder.errors import Outcome
 from forwarder.reporting.rows import METRICS
-from forwarder.settings import StoreSettings
-from forwarder.store import IngestWrite, OutboxItem, Resolution, State, Store, make_store
+from forwarder.store import IngestWrite, OutboxItem, Resolution, State, Store
 from forwarder.store.reports import METRIC_COLUMNS, ReportPull, StoredRow
-from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
 ADVERTISER = "7002238017842757633"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-async def any_store(store_url: str) -> AsyncIterator[Store]:
-    store = make_store(StoreSettings(url=store_url))
-    await store.open()
-    yield store
-    await store.close()
 
 
 def metrics(spend: str | None, **others: str | None) -> tuple[Decimal | None, ...]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +31,9 @@ from forwarder.store.base import DeadFilter, InboundRecord
 from forwarder.store.sqlite.migrations import migrate
 from forwarder.store.sqlite.writer_client import writer_command
 from tests.conftest import make_settings
-from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-async def any_store(store_url: str) -> AsyncIterator[Store]:
-    store = make_store(StoreSettings(url=store_url))
-    await store.open()
-    yield store
-    await store.close()
 
 
 def item(event_id: str, destination: str = "d", event: str = "Purchase", code: str | None = None) -> OutboxItem:
@@ -218,12 +199,6 @@ async def test_ping_series_and_size(any_store: Store) -> None:
     assert await any_store.size_bytes() > 0
     series: list[Any] = await any_store.series(NOW - 600)
     assert ("d", "accepted", 1) in {(name, metric, value) for _, name, metric, value in series}
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    with postgres_database() as url:
-        yield url
 
 
 async def test_postgres_notifies_other_replicas_of_new_events(postgres_url: str) -> None:

@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from forwarder.store.postgres import PostgresStore
 from tests.audience_signals import ingest, signal
-from tests.postgres import postgres_database
 
 pytestmark = pytest.mark.anyio
 NOW = float(int(time.time()))
 LEASE = 60.0
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture
