@@ -9,11 +9,7 @@ from starlette.responses import JSONResponse, Response
 from ..dead_filters import FILTERS, dead_filter, is_narrowed
 from ..runtime import Runtime
 from .admin import require_admin
-
-
-def _bad_filter(error: ValueError) -> Response:
-    field, _, message = str(error).partition(": ")
-    return JSONResponse({"error": "invalid_filter", "field": field, "message": message}, status_code=400)
+from .requests import field_refusal
 
 
 async def list_dead(request: Request) -> Response:
@@ -23,7 +19,7 @@ async def list_dead(request: Request) -> Response:
     try:
         where = dead_filter(dict(request.query_params))
     except ValueError as error:
-        return _bad_filter(error)
+        return field_refusal(error, "invalid_filter")
     letters = await runtime.store.dead_letters(where)
     return JSONResponse({"count": len(letters), "dead_letters": letters})
 
@@ -50,7 +46,7 @@ async def replay_dead(request: Request) -> Response:
             {"error": "invalid_json", "field": "(body)", "message": f"the body must be a JSON object: {error}"}, 400
         )
     except ValueError as error:
-        return _bad_filter(error)
+        return field_refusal(error, "invalid_filter")
     replayed = await runtime.store.replay_dead(where, runtime.clock())
     runtime.wake_delivery({where.destination} if where.destination else None)
     return JSONResponse({"replayed": replayed})

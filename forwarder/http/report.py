@@ -13,6 +13,7 @@ from ..reporting.export import to_csv
 from ..reporting.report import LEVELS, ReportLevel, advertisers_today, build_report
 from ..runtime import Runtime
 from .admin import require_admin
+from .requests import field_refusal
 
 MAX_DAYS = 366  # one report reads every stored row and forwarded event of its range
 DEFAULT_DAYS = 7
@@ -49,11 +50,6 @@ def report_level(params: dict[str, str]) -> ReportLevel:
     raise ValueError(f"level: must be one of {', '.join(LEVELS)}")
 
 
-def _refused(error: ValueError) -> Response:
-    field, _, message = str(error).partition(": ")
-    return JSONResponse({"error": "invalid_parameter", "field": field, "message": message}, status_code=400)
-
-
 async def report(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     if denied := require_admin(request, runtime):
@@ -66,7 +62,7 @@ async def report(request: Request) -> Response:
         if fmt not in FORMATS:
             raise ValueError(f"format: must be one of {', '.join(FORMATS)}")
     except ValueError as error:
-        return _refused(error)
+        return field_refusal(error, "invalid_parameter")
     document: dict[str, Any] = await build_report(runtime.store, runtime.settings, since, until, level)
     if fmt == "csv":
         filename = f"tiktok-report-{since}-{until}-{level}.csv"

@@ -23,6 +23,12 @@ def refusal(error: BadRequest) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status)
 
 
+def field_refusal(error: ValueError, code: str) -> JSONResponse:
+    """The 400 for a query parameter refused with a ValueError worded `field: message` (the parsers' convention)."""
+    field, _, message = str(error).partition(": ")
+    return refusal(BadRequest(400, code, message, field=field))
+
+
 async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     """The body, refusing with 413 as soon as it is known to exceed `limit` bytes (never reading it all), and
     with 408 when it has not all arrived within `timeout_s` (a client trickling it in holds a connection)."""
