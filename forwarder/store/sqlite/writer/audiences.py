@@ -139,7 +139,7 @@ def audience_timers(connection: sqlite3.Connection, counters: Counters, now: flo
         (now, now),
     ).fetchall()
     rows = [("audience", a, "entered", 1) for (a,) in entered] + [("audience", a, "expired", 1) for (a,) in expired]
-    bump(connection, _summed(rows), now)
+    counters.add(now, rows)  # summed per name and committed with the group
     return len(entered) + len(expired)
 
 
@@ -290,13 +290,6 @@ def reset_synced(connection: sqlite3.Connection, counters: Counters, audience: s
                   next_attempt_at = 0, first_failure_at = NULL WHERE audience = ?""",
         (audience,),
     )
-
-
-def _summed(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, int]]:
-    totals: dict[tuple[str, str, str], int] = {}
-    for scope, name, metric, value in rows:
-        totals[scope, name, metric] = totals.get((scope, name, metric), 0) + value
-    return [(*key, value) for key, value in totals.items()]
 
 
 def utc_day(now: float) -> str:
