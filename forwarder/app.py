@@ -58,6 +58,7 @@ from .tiktok.shared_emulator import EmulatorProxy
 from .worker_env import WorkerEnvironment
 
 log = structlog.get_logger(__name__)
+GC_THRESHOLDS = (50_000, 50, 100)  # young, middle, old generation: see where it is set
 
 
 def admin_only(request: Request) -> Response | None:
@@ -189,6 +190,10 @@ def create_app(
                 # the collector's sight, so full collections under load walk only request garbage. Measured on
                 # bench/ingest.py: p99 72 -> 35 ms and about 10% more requests/s.
                 gc.freeze()
+                # Requests in flight keep their parsed events across the await for the writer, so under load the
+                # young generation fills at the default 700 and every collection walks them all. Measured on
+                # bench/ingest.py (20-event batches, delivery off): worker CPU 122.6 -> 113.3 us per event.
+                gc.set_threshold(*GC_THRESHOLDS)
                 yield {"runtime": runtime}
                 stop_watching.set()
                 reports.cancel()  # a pull cut short stores nothing of its unfinished window

@@ -4,10 +4,12 @@ With one worker the store starts its own writer and talks to it over the child's
 (`server.workers`), `forwarder serve` starts one writer before the workers and each worker connects to it over a
 Unix socket, so they all share one group commit and SQLite keeps a single writer.
 
-Jobs queued during one turn of the event loop leave in one frame, so a burst of requests costs one write; the
-writer commits what it has read as one group and answers after COMMIT. If the writer goes away, every unanswered
-caller gets StoreUnavailable (their writes may or may not have been committed: ingest clients retry, and dedup
-makes the retry harmless); the next write starts a new writer, or reconnects to the shared one.
+Jobs queued during one turn of the event loop leave in one frame, so a burst of requests costs one write, unless
+the frame's first job has waited SEND_AFTER_S: then it leaves at once, so the writer commits one group while this
+worker plans the next. The writer commits what it has read as one group and answers after COMMIT. If the writer
+goes away, every unanswered caller gets StoreUnavailable (their writes may or may not have been committed: ingest
+clients retry, and dedup makes the retry harmless); the next write starts a new writer, or reconnects to the
+shared one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ log = structlog.get_logger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# A turn that plans 64 requests of 20 events holds its frame ~90 ms; with the writer idle meanwhile, the two
+# processes took turns instead of overlapping (measured: 4,580 -> 6,206 events/s, worker 73% -> 93% busy).
+SEND_AFTER_S = 0.001
 WRITER_SCRIPT = Path(__file__).with_name("writer_process.py")
 
 
@@ -50,6 +55,7 @@ class WriterClient:
         self._waiting: dict[int, asyncio.Future[Any]] = {}  # each awaits its operation's return type
         self._unsent: list[tuple[int, str, tuple[Any, ...]]] = []
         self._next_id = 0
+        self._first_unsent_at = 0.0  # loop time of the oldest job in `_unsent`
         self._starting = asyncio.Lock()
         self._closed = False
 
@@ -95,10 +101,15 @@ class WriterClient:
         self._waiting[self._next_id] = future
         if not self._unsent:
             loop.call_soon(self._send)
+            self._first_unsent_at = loop.time()
         self._unsent.append((self._next_id, operation.__name__, args))
+        if loop.time() - self._first_unsent_at >= SEND_AFTER_S:
+            self._send()  # the call_soon above then finds nothing to send
         return await future
 
     def _send(self) -> None:
+        if not self._unsent:
+            return
         jobs, self._unsent = self._unsent, []
         stream = self._stream
         if stream is None or stream.is_closing():
