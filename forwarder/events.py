@@ -75,7 +75,12 @@ def parse_timestamp(value: Any) -> int:
     raise ValueError("must be an ISO 8601 string or a Unix time in s, ms or us")
 
 
+# Length bounds sit on the string itself, inside the BeforeValidator: pydantic-core checks them natively ("String
+# should have at most 256 characters"); bounds put around `Text` ran as a Python validator per field, with a message
+# about "items".
 Text = Annotated[StrictStr, BeforeValidator(_text)]
+Id = Annotated[StrictStr, Field(min_length=1, max_length=256), BeforeValidator(_text)]
+Name = Annotated[StrictStr, Field(max_length=256), BeforeValidator(_text)]
 TextList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=512)]], BeforeValidator(_text_list)]
 EventTime = Annotated[int, BeforeValidator(parse_timestamp)]
 
@@ -86,13 +91,10 @@ class _Part(BaseModel):
 
 
 class App(_Part):
-    id: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
-    name: Annotated[Text, Field(max_length=256)] | None = None
-    version: Annotated[Text, Field(max_length=64)] | None = None
+    id: Id | None = None
+    name: Name | None = None
+    version: Annotated[StrictStr, Field(max_length=64), BeforeValidator(_text)] | None = None
     platform: Annotated[Literal["ios", "android"], BeforeValidator(_lower)] | None = None
-
-
-Name = Annotated[Text, Field(max_length=256)]
 
 
 class User(_Part):
@@ -119,21 +121,21 @@ class Device(_Part):
     idfv: Text | None = None
     gaid: Text | None = None
     att_status: Annotated[AttStatus, BeforeValidator(_upper)] | None = None
-    ip: Annotated[Text, Field(max_length=64)] | None = None
-    user_agent: Annotated[Text, Field(max_length=1024)] | None = None
-    locale: Annotated[Text, Field(max_length=35)] | None = None
+    ip: Annotated[StrictStr, Field(max_length=64), BeforeValidator(_text)] | None = None
+    user_agent: Annotated[StrictStr, Field(max_length=1024), BeforeValidator(_text)] | None = None
+    locale: Annotated[StrictStr, Field(max_length=35), BeforeValidator(_text)] | None = None
 
 
 class Page(_Part):
-    url: Annotated[Text, Field(max_length=4096)] | None = None
-    referrer: Annotated[Text, Field(max_length=4096)] | None = None
+    url: Annotated[StrictStr, Field(max_length=4096), BeforeValidator(_text)] | None = None
+    referrer: Annotated[StrictStr, Field(max_length=4096), BeforeValidator(_text)] | None = None
 
 
 class Lead(_Part):
     """A TikTok lead (Instant Form / Leads Center) for crm destinations, named as TikTok names it."""
 
-    lead_id: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
-    lead_event_source: Annotated[Text, Field(min_length=1, max_length=256)] | None = None  # the CRM, e.g. HubSpot
+    lead_id: Id | None = None
+    lead_event_source: Id | None = None  # the CRM, e.g. HubSpot
 
 
 # The parts of an event whose own fields we know (their extra fields are kept for mapping rules).
@@ -145,7 +147,7 @@ class InboundEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    event_id: Annotated[Text, Field(min_length=1, max_length=256)] | None = None
+    event_id: Id | None = None
     event: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     timestamp: EventTime
     app: App | None = None
@@ -157,7 +159,7 @@ class InboundEvent(BaseModel):
     ad: dict[str, Any] = Field(default_factory=dict)
     lead: Lead | None = None
     limited_data_use: StrictBool = False
-    test_event_code: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+    test_event_code: Annotated[StrictStr, Field(min_length=1, max_length=64), BeforeValidator(_text)] | None = None
 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
