@@ -15,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import BENCH, REPO, WrkResult, free_port, rss_mb, server, wrk
+from common import BENCH, REPO, WrkResult, free_port, rss_mb, server, tree_cpu_s, wrk
 
 SHARED_BASELINES = Path("shared") / "bench-baselines"
 
@@ -28,6 +28,12 @@ class Measured:
     rss_mb: float
     stored: int | None = None  # None: the server stores nothing
     delivered: int | None = None  # None: the server delivers nothing
+    cpu_us: float | None = None  # the server's CPU per event posted during the load (all its processes)
+    emulator_cpu_us: float | None = None  # the TikTok stand-in's, when the server delivered to one
+
+
+def cpu_us_per_event(cpu_s: float, result: WrkResult, events: int) -> float:
+    return cpu_s / max(result.requests * events, 1) * 1e6
 
 
 def find_shared_baselines() -> Path | None:
@@ -48,8 +54,10 @@ def run_bare(tmp: Path, workers: int, events: int, seconds: int, connections: in
     command += ["--no-access-log", "--log-level", "warning", "--app-dir", str(BENCH)]
     with server(command, f"http://127.0.0.1:{port}/", tmp / "bare.log") as process:
         url = f"http://127.0.0.1:{port}/v1/events"
+        cpu = tree_cpu_s(process.pid)
         result = wrk(url, seconds=seconds, connections=connections, events=events)
-        return Measured(result, rss_mb(process.pid))
+        cpu = tree_cpu_s(process.pid) - cpu
+        return Measured(result, rss_mb(process.pid), cpu_us=cpu_us_per_event(cpu, result, events))
 
 
 def run_durable(baselines: Path, run_dir: Path, workers: int, events: int, seconds: int, connections: int) -> Measured:
@@ -64,8 +72,10 @@ def run_durable(baselines: Path, run_dir: Path, workers: int, events: int, secon
     with server(command, f"http://127.0.0.1:{port}/", run_dir / "durable.log", env=env, cwd=baselines) as process:
         url = f"http://127.0.0.1:{port}/v1/events"
         script = str(baselines / "post.lua")
+        cpu = tree_cpu_s(process.pid)
         result = wrk(url, seconds=seconds, connections=connections, script=script, env={"NEV": str(events)})
+        cpu = tree_cpu_s(process.pid) - cpu
         rss = rss_mb(process.pid)
     with closing(sqlite3.connect(database)) as connection:
         stored: int = connection.execute("SELECT count(*) FROM events").fetchone()[0]
-    return Measured(result, rss, stored)
+    return Measured(result, rss, stored, cpu_us=cpu_us_per_event(cpu, result, events))

@@ -49,6 +49,16 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by `pid` and its descendants, in seconds."""
+    total = 0.0
+    for member in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its descendants, in MB."""
     total = 0.0

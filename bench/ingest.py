@@ -25,19 +25,20 @@ from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import httpx
-from baselines import Measured, find_shared_baselines, run_bare, run_durable
-from common import free_port, rss_mb, server, write_config, wrk
+from baselines import Measured, cpu_us_per_event, find_shared_baselines, run_bare, run_durable
+from common import free_port, rss_mb, server, tree_cpu_s, write_config, wrk
 from ingest_report import Row, Trial, print_table
 
 
 @contextmanager
-def emulator(run_dir: Path) -> Iterator[str]:
-    """A separate `forwarder emulate` at 0 ms latency, fresh for each run (it keeps what it receives in memory)."""
+def emulator(run_dir: Path) -> Iterator[tuple[str, int]]:
+    """A separate `forwarder emulate` at 0 ms latency, fresh for each run (it keeps what it receives in memory):
+    its URL and process id."""
     port = free_port()
     command = [sys.executable, "-m", "forwarder", "emulate", "--port", str(port), "--latency-ms", "0"]
     url = f"http://127.0.0.1:{port}"
-    with server(command, f"{url}/_control/events", run_dir / "emulator.log"):
-        yield url
+    with server(command, f"{url}/_control/events", run_dir / "emulator.log") as process:
+        yield url, process.pid
 
 
 def run_ours(run_dir: Path, workers: int, events: int, delivery: bool, args: argparse.Namespace) -> Measured:
@@ -46,7 +47,7 @@ def run_ours(run_dir: Path, workers: int, events: int, delivery: bool, args: arg
     database = run_dir / "bench.db"
     with ExitStack() as stack:
         # Delivery off still names a TikTok URL (a closed port): nothing is sent to it.
-        tiktok_url = stack.enter_context(emulator(run_dir)) if delivery else "http://127.0.0.1:9"
+        tiktok_url, emulator_pid = stack.enter_context(emulator(run_dir)) if delivery else ("http://127.0.0.1:9", None)
         config = write_config(
             run_dir / "bench.toml",
             port=port,
@@ -60,14 +61,19 @@ def run_ours(run_dir: Path, workers: int, events: int, delivery: bool, args: arg
         service = f"http://127.0.0.1:{port}"
         with server(command, f"{service}/healthz", run_dir / "forwarder.log") as process:
             url = f"{service}/v1/events"
+            cpu = tree_cpu_s(process.pid)
+            emulator_cpu = tree_cpu_s(emulator_pid) if emulator_pid else 0.0
             result = wrk(url, seconds=args.seconds, connections=args.connections, events=events)
+            cpu = tree_cpu_s(process.pid) - cpu
+            emulator_cpu = tree_cpu_s(emulator_pid) - emulator_cpu if emulator_pid else 0.0
             rss = rss_mb(process.pid)
             delivered = None
             if delivery:  # what was delivered during the load (and the instant after), not after a drain
                 delivered = httpx.get(f"{service}/v1/stats", timeout=30).json()["destinations"]["app"]["delivered"]
     with closing(sqlite3.connect(database)) as connection:
         stored: int = connection.execute("SELECT count(*) FROM outbox").fetchone()[0]
-    return Measured(result, rss, stored, delivered)
+    emulator_us = cpu_us_per_event(emulator_cpu, result, events) if delivery else None
+    return Measured(result, rss, stored, delivered, cpu_us_per_event(cpu, result, events), emulator_us)
 
 
 def main() -> None:

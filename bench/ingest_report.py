@@ -63,6 +63,7 @@ def print_table(rows: list[Row], *, seconds: int, connections: int, repeat: int)
             f"{durable.p99_ms:>6.1f} | {bare.requests_s * row.events:>9.0f} | {trial.to_durable:>8.2f} "
             f"{trial.to_bare:>5.2f} | {ours.stored}, {trial.durable.stored}"
         )
+        print(f"{'':>24} {_cpu_line(trial)}")
         if len(row.trials) > 1:
             events_s = [t.ours.result.requests_s * row.events for t in row.trials]
             print(
@@ -70,3 +71,12 @@ def print_table(rows: list[Row], *, seconds: int, connections: int, repeat: int)
                 f"/durable {_spread([t.to_durable for t in row.trials], 2)}, "
                 f"/bare {_spread([t.to_bare for t in row.trials], 2)}"
             )
+
+
+def _cpu_line(trial: Trial) -> str:
+    """Where the machine's CPU went, per event posted: two cores are shared by the load, the server and (with
+    delivery on) the TikTok stand-in, so these, not the code's cost alone, bound the events per second."""
+    ours = f"cpu us/event: ours {trial.ours.cpu_us:.0f}"
+    if trial.ours.emulator_cpu_us is not None:
+        ours += f" (+ emulator {trial.ours.emulator_cpu_us:.0f})"
+    return f"{ours}, durable {trial.durable.cpu_us:.0f}, bare {trial.bare.cpu_us:.0f}"
