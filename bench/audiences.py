@@ -4,9 +4,10 @@
 
 1. Ingest: `forwarder serve` (1 worker, delivery off) under the same wrk load as bench/ingest.py (every event a
    PURCHASE with its own email and the same IDFA): with no audience; with one audience whose rule no event
-   matches (what configured rules cost the events they do not name); and with one every event enters (the worst
-   case: each event resolves a new user and writes a member row). The sync is off. Printed: events/s and the
-   ratio to no audience.
+   matches (what configured rules cost the events they do not name); with one that one event in 20 enters (every
+   20th is a START_TRIAL: a trial audience in an app where trials are a few percent of events); and with one every
+   event enters (the worst case: each event resolves a new user and writes a member row). The sync is off.
+   Printed: events/s and the ratio to no audience.
 2. Sync: a SQLite store seeded with --users members (as ingest stores them), sent by the sync loop to a separate
    `forwarder emulate` process in requests of 10,000 users within the default budget of 50 requests/s.
    Printed: users/s, and users/s over the ingest events/s without audiences (above 1: the sync keeps up with
@@ -45,8 +46,11 @@ enter = {{ event = "{enter}" }}
 """
 
 
-def ingest(tmp: Path, name: str, enter: str | None, args: argparse.Namespace, events: int) -> float:
-    """Events/s of `forwarder serve` with no audience (`enter` None) or one entered on `enter`."""
+def ingest(
+    tmp: Path, name: str, enter: str | None, args: argparse.Namespace, events: int, trial_every: int = 0
+) -> float:
+    """Events/s of `forwarder serve` with no audience (`enter` None) or one entered on `enter`; with
+    `trial_every` N, every Nth event posted is a START_TRIAL."""
     port = free_port()
     run = tmp / name
     run.mkdir()
@@ -56,7 +60,11 @@ def ingest(tmp: Path, name: str, enter: str | None, args: argparse.Namespace, ev
     command = [sys.executable, "-m", "forwarder", "serve", "--config", str(config)]
     with server(command, f"http://127.0.0.1:{port}/healthz", run / "forwarder.log"):
         result = wrk(
-            f"http://127.0.0.1:{port}/v1/events", seconds=args.seconds, connections=args.connections, events=events
+            f"http://127.0.0.1:{port}/v1/events",
+            seconds=args.seconds,
+            connections=args.connections,
+            events=events,
+            env={"TRIAL_EVERY": str(trial_every)},
         )
     return result.requests_s * events
 
@@ -117,17 +125,18 @@ def main() -> None:
         print(f"ingest, 1 worker, {args.connections} connections, {args.seconds} s per run, wrk on the same machine")
         print(
             f"{'events/req':>10} {'no audience ev/s':>17} | {'rule, no match':>14} {'ratio':>6} | "
-            f"{'rule, all enter':>15} {'ratio':>6}"
+            f"{'1 in 20 enters':>14} {'ratio':>6} | {'rule, all enter':>15} {'ratio':>6}"
         )
         without_single = 0.0
         for events in (1, 20):
             without = ingest(tmp, f"without-{events}", None, args, events)
             idle = ingest(tmp, f"idle-{events}", "START_TRIAL", args, events)  # the load sends PURCHASE only
+            some = ingest(tmp, f"some-{events}", "START_TRIAL", args, events, trial_every=20)
             busy = ingest(tmp, f"busy-{events}", "PURCHASE", args, events)
             without_single = without_single or without
             print(
                 f"{events:>10} {without:>17.0f} | {idle:>14.0f} {idle / without:>6.2f} | "
-                f"{busy:>15.0f} {busy / without:>6.2f}"
+                f"{some:>14.0f} {some / without:>6.2f} | {busy:>15.0f} {busy / without:>6.2f}"
             )
         rate = asyncio.run(sync_rate(tmp, args.users))
         print(f"sync: {args.users} users to `forwarder emulate` at {rate:,.0f} users/s")
