@@ -33,7 +33,7 @@ def free_port() -> int:
         return port
 
 
-def _process_tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """`pid` and all its descendants (workers, the SQLite writer)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -49,20 +49,24 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` alone, in seconds; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_s(pid: int) -> float:
-    """CPU time (user + system) used so far by `pid` and its descendants, in seconds."""
-    total = 0.0
-    for member in _process_tree(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    """CPU time used so far by `pid` and its descendants (workers, the SQLite writer), in seconds."""
+    return sum(cpu_s(member) for member in process_tree(pid))
 
 
 def rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its descendants, in MB."""
     total = 0.0
-    for member in _process_tree(pid):
+    for member in process_tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
