@@ -38,6 +38,47 @@ class RequestLimits:
     body_timeout_s: float
 
 
+class CoalescingTransport:
+    """A connection's transport whose writes within one turn of the event loop leave in one system call.
+
+    uvicorn writes a response's head and its body separately: two `send` calls per answer, each of which runs the
+    loopback (or NIC) send path. Held until the end of the turn, they leave as one; `close` and `write_eof` send
+    what is held first. The rest is the real transport's (flow control stays with it: it sees each write, a turn
+    later at most).
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+
+    def _flush(self) -> None:
+        if self._held:
+            data = b"".join(self._held)
+            self._held = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = []
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop httptools at once; answered with 431."""
 
@@ -66,7 +107,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast("asyncio.Transport", CoalescingTransport(transport, self.loop)))
         # A client that connects and sends nothing is waited for no longer than one that sends a head slowly.
         self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timed_out)
 
