@@ -34,8 +34,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # A turn that plans 64 requests of 20 events holds its frame ~90 ms; with the writer idle meanwhile, the two
-# processes took turns instead of overlapping (measured: 4,580 -> 6,206 events/s, worker 73% -> 93% busy).
-SEND_AFTER_S = 0.001
+# processes took turns instead of overlapping (measured: 4,580 -> 6,206 events/s, worker 73% -> 93% busy). Not
+# less: a frame per couple of single-event requests cost both processes a system call each (5 ms against 1 ms,
+# paired runs: worker 618/501 -> 559/454 us and writer 211/182 -> 184/145 us per request; batches the same).
+SEND_AFTER_S = 0.005
 WRITER_SCRIPT = Path(__file__).with_name("writer_process.py")
 
 
