@@ -49,9 +49,9 @@ class Delivery:
     failing_passes: dict[str, int] = field(default_factory=dict)  # per destination, for the circuit breaker
 
     async def acquire_token(self, name: str, rate: float) -> None:
-        """Wait for the destination's rate limit; the bucket lives in the store, so replicas share one limit."""
+        """Wait for the destination's rate limit; the store keeps the bucket, so replicas share one limit."""
         while True:
-            wait = await self.store.take_token(name, rate, max(1.0, rate), self.clock())
+            wait = await self.store.take_delivery_token(name, rate, max(1.0, rate), self.clock())
             if wait <= 0:
                 return
             await asyncio.sleep(wait)
