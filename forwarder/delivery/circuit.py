@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ..errors import Outcome
 from ..store import Pause, Resolution, State
 from .destination import Destination
 
@@ -24,15 +25,8 @@ async def update_pause(
     and resumes as soon as the far side settles one (delivered, or refused for the event's own fault)."""
     now = delivery.clock()
     name = destination.name
-    # A refusal of the destination itself (credentials or a request-wide setting), not of these events.
-    refused = next(
-        (r.outcome for r in resolutions if not r.counts_as_attempt and not destination.is_rate_limited(r.outcome)),
-        None,
-    )
-    # Rate limiting is answered by backoff and the local limiter, not by opening the circuit.
-    failing = all(r.state == State.PENDING for r in resolutions) and not all(
-        destination.is_rate_limited(r.outcome) for r in resolutions
-    )
+    refused = _refused(destination, resolutions)
+    failing = _failing(destination, resolutions)
     if not failing and refused is None:
         delivery.failing_passes[name] = 0
         if pause is not None:
@@ -80,6 +74,28 @@ async def update_pause(
             tiktok_code=last.code,
             http_status=last.http_status,
         )
+
+
+def moves_circuit(destination: Destination, pause: Pause | None, resolutions: list[Resolution]) -> bool:
+    """Whether recording these outcomes may pause or resume the destination (else it only resets the count of
+    failed passes): the delivery loop sends its next batch before it has recorded this one only when not."""
+    return pause is not None or _failing(destination, resolutions) or _refused(destination, resolutions) is not None
+
+
+def _refused(destination: Destination, resolutions: list[Resolution]) -> Outcome | None:
+    """A refusal of the destination itself (credentials or a request-wide setting), not of these events."""
+    return next(
+        (r.outcome for r in resolutions if not r.counts_as_attempt and not destination.is_rate_limited(r.outcome)),
+        None,
+    )
+
+
+def _failing(destination: Destination, resolutions: list[Resolution]) -> bool:
+    """A failed pass: nothing settled. Rate limiting is answered by backoff and the local limiter, not by opening
+    the circuit."""
+    return all(r.state == State.PENDING for r in resolutions) and not all(
+        destination.is_rate_limited(r.outcome) for r in resolutions
+    )
 
 
 def _pause_delay(delivery: Delivery, pause: Pause, probes: int) -> float:

@@ -7,11 +7,14 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from ..settings import DeliverySettings, StoreSettings
+from ..store import Resolution
+from .circuit import moves_circuit
 from .destination import Destination
-from .passes import Delivery, deliver_destination
+from .passes import Delivery, Pass, claim_pass, record_pass, send_pass
 
 log = structlog.get_logger(__name__)
 PURGE_EVERY_S = 60.0
@@ -36,18 +39,142 @@ class Wakeups:
 async def run_destination(
     delivery: Delivery, name: str, wakeup: asyncio.Event, should_stop: Callable[[], bool]
 ) -> None:
-    """Deliver one destination until told to stop: a full batch goes straight on, else wait for new events."""
-    while not should_stop():
-        wakeup.clear()
+    """Deliver one destination until told to stop: a full batch goes straight on, else wait for new events.
+
+    A loop has one pass on the wire at a time (`concurrency` loops: that many in flight), and does the store's
+    work for its passes around the wire rather than between them: after a full batch it claims the next one while
+    this one is sent, and records this one while the next is sent. It lets recording overlap the next send only
+    when the outcome cannot pause or resume the destination (`moves_circuit`) and the one before was recorded;
+    otherwise it records first, gives the batch claimed ahead back and starts over, as a loop without the overlap.
+    """
+    ahead: asyncio.Task[Pass | None] | None = None
+    recording: asyncio.Task[bool] | None = None
+    try:
+        while not should_stop():
+            if ahead is None:
+                wakeup.clear()
+                claimed = await _claimed(delivery, asyncio.create_task(_claim(delivery, name)), name)
+            else:
+                taken, ahead = ahead, None
+                claimed = await _claimed(delivery, taken, name)
+                if claimed is not None and not await _still_due(delivery, claimed):
+                    continue
+            if claimed is None:
+                await _recorded(recording)
+                recording = None
+                await _idle(delivery, wakeup, should_stop)
+                continue
+            full = claimed.pause is None and len(claimed.claimed) >= delivery.policy.batch_size
+            if full:
+                wakeup.clear()
+                ahead = asyncio.create_task(_claim(delivery, name))
+            try:
+                resolutions: list[Resolution] | None = await send_pass(delivery, claimed)
+            except Exception:
+                log.exception("delivery.pass_failed", destination=name)
+                resolutions = None
+            recorded = await _recorded(recording)
+            recording = None
+            if resolutions is None:
+                unsent, ahead = ahead, None
+                await _give_back(delivery, unsent, name)
+                await _idle(delivery, wakeup, should_stop)
+                continue
+            recording = asyncio.create_task(_record(delivery, claimed, resolutions))
+            if recorded and full and not moves_circuit(claimed.destination, claimed.pause, resolutions):
+                continue  # the batch claimed ahead goes out while this one is recorded
+            recorded = await _recorded(recording)
+            recording = None
+            unsent, ahead = ahead, None
+            await _give_back(delivery, unsent, name)
+            if not (recorded and full):
+                await _idle(delivery, wakeup, should_stop)
+    finally:
+        # Stopping (or cancelled): what was claimed ahead goes back to pending, and what was sent is recorded.
+        with anyio.CancelScope(shield=True):
+            await _give_back(delivery, ahead, name)
+            await _recorded(recording)
+
+
+async def _idle(delivery: Delivery, wakeup: asyncio.Event, should_stop: Callable[[], bool]) -> None:
+    """Wait for new events, or the poll interval for retries coming due."""
+    if not should_stop():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), delivery.policy.poll_interval_s)
+
+
+async def _claim(delivery: Delivery, name: str) -> Pass | None:
+    pause = (await delivery.store.pauses()).get(name)
+    return await claim_pass(delivery, name, pause)
+
+
+async def _claimed(delivery: Delivery, claim: asyncio.Task[Pass | None], name: str) -> Pass | None:
+    """A claim's rows, or None when it failed (logged; the loop then waits its poll interval, as after any failed
+    pass). A loop cancelled meanwhile does not cancel the claim: the rows it took go back when it lands."""
+    try:
+        return await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        await _give_back(delivery, claim, name)
+        raise
+    except Exception:
+        log.exception("delivery.pass_failed", destination=name)
+        return None
+
+
+async def _still_due(delivery: Delivery, claimed: Pass) -> bool:
+    """Whether a batch claimed ahead may still be sent: its destination was not paused meanwhile (by another loop
+    or replica) and its lease leaves two timeouts to send it in. Else its rows go back to pending."""
+    name = claimed.destination.name
+    try:
+        paused = name in await delivery.store.pauses()
+    except Exception:
+        log.exception("delivery.pass_failed", destination=name)
+        paused = True
+    policy = delivery.policy
+    age = delivery.clock() - claimed.claimed_at
+    if not paused and age <= policy.lease_s - 2 * policy.timeout_s:
+        return True
+    # Past that, the lease could lapse (and the rows be claimed again) before a release lands: they wait for it.
+    if age < policy.lease_s - policy.timeout_s:
+        await _release(delivery, claimed)
+    return False
+
+
+async def _give_back(delivery: Delivery, claim: asyncio.Task[Pass | None] | None, name: str) -> None:
+    """Release what a claim made ahead took, once it lands; never cancelled half way."""
+    if claim is None:
+        return
+    with anyio.CancelScope(shield=True):
         try:
-            pause = (await delivery.store.pauses()).get(name)
-            claimed = await deliver_destination(delivery, name, pause)
+            claimed = await asyncio.shield(claim)
         except Exception:
             log.exception("delivery.pass_failed", destination=name)
-            claimed = 0
-        if claimed < delivery.policy.batch_size and not should_stop():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), delivery.policy.poll_interval_s)
+            return
+        if claimed is not None:
+            await _release(delivery, claimed)
+
+
+async def _release(delivery: Delivery, claimed: Pass) -> None:
+    try:
+        await delivery.store.release(delivery.owner, [c.id for c in claimed.claimed])
+    except Exception:
+        # Not released, the rows go back to pending when their lease lapses.
+        log.exception("delivery.release_failed", destination=claimed.destination.name)
+
+
+async def _record(delivery: Delivery, claimed: Pass, resolutions: list[Resolution]) -> bool:
+    """Record a pass (in the background of the next send); whether it was recorded."""
+    try:
+        await record_pass(delivery, claimed, resolutions)
+    except Exception:
+        log.exception("delivery.pass_failed", destination=claimed.destination.name)
+        return False
+    return True
+
+
+async def _recorded(recording: asyncio.Task[bool] | None) -> bool:
+    """Wait for the last pass to be recorded (not cancelling it); whether it was (or there was none)."""
+    return True if recording is None else await asyncio.shield(recording)
 
 
 async def run_purge(delivery: Delivery, should_stop: Callable[[], bool], retention: StoreSettings) -> None:

@@ -49,9 +49,9 @@ class Delivery:
     failing_passes: dict[str, int] = field(default_factory=dict)  # per destination, for the circuit breaker
 
     async def acquire_token(self, name: str, rate: float) -> None:
-        """Wait for the destination's rate limit; the bucket lives in the store, so replicas share one limit."""
+        """Wait for the destination's rate limit; the store keeps the bucket, so replicas share one limit."""
         while True:
-            wait = await self.store.take_token(name, rate, max(1.0, rate), self.clock())
+            wait = await self.store.take_delivery_token(name, rate, max(1.0, rate), self.clock())
             if wait <= 0:
                 return
             await asyncio.sleep(wait)
@@ -77,39 +77,67 @@ async def deliver_due(delivery: Delivery) -> int:
     return sum(counts)
 
 
+@dataclass(frozen=True)
+class Pass:
+    """One pass's claimed rows: what it claimed them under (the pause read before the claim) and when."""
+
+    destination: Destination
+    pause: Pause | None
+    claimed: list[Claimed]
+    claimed_at: float
+
+
 async def deliver_destination(delivery: Delivery, name: str, pause: Pause | None = None) -> int:
     """Claim one destination's due events, send them, record the outcomes; how many were claimed.
 
     A paused destination sends nothing until its probe time, then one event as the probe.
     """
+    claimed = await claim_pass(delivery, name, pause)
+    if claimed is None:
+        return 0
+    await record_pass(delivery, claimed, await send_pass(delivery, claimed))
+    return len(claimed.claimed)
+
+
+async def claim_pass(delivery: Delivery, name: str, pause: Pause | None) -> Pass | None:
+    """Claim a pass's rows under a lease: a batch, one probe event for a paused destination whose probe is due,
+    or None (nothing due, paused, or no such destination)."""
     now = delivery.clock()
     destination = delivery.destinations.get(name)
     if destination is None or (pause is not None and pause.probe_at > now):
-        return 0
+        return None
     policy = delivery.policy
     limit = 1 if pause is not None else policy.batch_size
     claimed = await delivery.store.claim_due(delivery.owner, name, limit, now, policy.lease_s)
-    if not claimed:
-        return 0
+    return Pass(destination, pause, claimed, now) if claimed else None
+
+
+async def send_pass(delivery: Delivery, claimed: Pass) -> list[Resolution]:
+    """Send a pass's rows, a request per group the destination makes; a resolution per group of rows. Cancelled
+    mid-request (shutting down), it gives the rows back so the next start sends them at once."""
+    destination = claimed.destination
     try:
         results = await asyncio.gather(
-            *(_send(delivery, destination, rows, earlier=[]) for rows in destination.requests(claimed))
+            *(_send(delivery, destination, rows, earlier=[]) for rows in destination.requests(claimed.claimed))
         )
     except asyncio.CancelledError:
-        # Shutting down mid-request: give the rows back so the next start sends them at once.
         with anyio.CancelScope(shield=True):
-            await delivery.store.release(delivery.owner, [c.id for c in claimed])
+            await delivery.store.release(delivery.owner, [c.id for c in claimed.claimed])
         raise
-    resolutions = [resolution for result in results for resolution in result]
+    return [resolution for result in results for resolution in result]
+
+
+async def record_pass(delivery: Delivery, claimed: Pass, resolutions: list[Resolution]) -> None:
+    """Record a pass's outcomes, then let the circuit pause or resume the destination; never half done."""
+    name = claimed.destination.name
     with anyio.CancelScope(shield=True):
         await delivery.store.resolve(delivery.owner, resolutions, delivery.clock())
-        await update_pause(delivery, destination, pause, resolutions)
+        await update_pause(delivery, claimed.destination, claimed.pause, resolutions)
     if delivery.metrics is not None:
-        created = {c.id: c.created_at for c in claimed}
+        created = {c.id: c.created_at for c in claimed.claimed}
         now = delivery.clock()
         lags = [now - created[i] for r in resolutions if r.state == State.DELIVERED for i in r.ids]
         delivery.metrics.record_resolutions(name, resolutions, lags)
-    return len(claimed)
 
 
 async def _send(

@@ -218,6 +218,12 @@ class Store(MarketingStore, ReportStore, Protocol):
         """A destination's request rate limit, kept in the store so replicas share it: 0 to go now, else a wait."""
         ...
 
+    async def take_delivery_token(self, destination: str, rate: float, burst: float, now: float) -> float:
+        """A destination's rate limit for the delivery loop, shared by every process delivering from this store:
+        `take_token`, but a SQLite store serving alone (no shared writer) keeps it in memory, as it does ingest
+        keys' (no group commit per request; a restart refills it, within a second at the default rate)."""
+        ...
+
     async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
         """An ingest key's rate limit, shared by every process serving from this store (workers, replicas):
         0 to go on (a token taken), else the seconds until a token will be there."""

@@ -138,6 +138,9 @@ class PostgresStore(PostgresReports):
         async with self._connection() as connection:
             return await delivery.take_token(connection, destination, rate, burst, now)
 
+    async def take_delivery_token(self, destination: str, rate: float, burst: float, now: float) -> float:
+        return await self.take_token(destination, rate, burst, now)  # replicas share it: always the table's
+
     async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
         async with self._connection(transaction=False) as connection:
             return await delivery.take_key_token(connection, key_id, rate, burst, now)

@@ -61,6 +61,7 @@ class SQLiteStore(SQLiteReports):
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._key_buckets = KeyBuckets()  # used when this process is the only one serving (no shared writer)
+        self._delivery_buckets = KeyBuckets()  # the same, for destinations' rate limits (same arithmetic)
         self.audiences: AudienceLedger = SQLiteAudienceLedger(self)
 
     async def open(self) -> None:
@@ -161,6 +162,13 @@ class SQLiteStore(SQLiteReports):
     async def take_token(self, destination: str, rate: float, burst: float, now: float) -> float:
         wait_s: float = await self._write(writer.take_token, destination, rate, burst, now)
         return wait_s
+
+    async def take_delivery_token(self, destination: str, rate: float, burst: float, now: float) -> float:
+        if self._writer_socket is None:
+            # One process delivers: a durable bucket cost a group commit per request, on the critical path of
+            # every send (measured: a third of the delivery rate at 200 ms latency).
+            return self._delivery_buckets.take(destination, rate, burst, now)
+        return await self.take_token(destination, rate, burst, now)
 
     async def take_key_token(self, key_id: str, rate: float, burst: float, now: float) -> float:
         if self._writer_socket is None:
