@@ -63,6 +63,10 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
     # Ingest inserts land on random pages of the event_id and dedup indexes: 32 MB of page cache instead of
     # SQLite's 2 MB keeps more of them between groups (measured: ~10% less writer CPU per event).
     connection = connect(path, synchronous, cache_mb=32)
+    # Each job's SAVEPOINT keeps the pages it first changes in a statement journal, a temp file by default: two
+    # pwrite64 calls (4 + 4096 bytes) per page per job. In memory instead; it holds only what ROLLBACK TO needs,
+    # never what a crash needs (that is the WAL), so durability is unchanged.
+    connection.execute("PRAGMA temp_store = MEMORY")
     counters = Counters()
     key_buckets = KeyBuckets()
     selector = selectors.DefaultSelector()
