@@ -22,7 +22,10 @@ class Counters:
         self._by_bucket: dict[float, Counter[tuple[str, str, str]]] = {}
 
     def add(self, now: float, rows: list[CounterRow]) -> None:
-        counter = self._by_bucket.setdefault(now - now % SERIES_BUCKET_S, Counter())
+        bucket = now - now % SERIES_BUCKET_S
+        counter = self._by_bucket.get(bucket)
+        if counter is None:  # not setdefault: that would build a Counter on every call
+            counter = self._by_bucket[bucket] = Counter()
         for scope, name, metric, value in rows:
             counter[scope, name, metric] += value
 

@@ -15,6 +15,12 @@ from .frames import Client, answer, pipe_client, socket_client
 from .key_buckets import KeyBuckets
 from .operations import OPERATIONS, take_key_token
 
+# A group of 64 ingest requests of 20 events dirties ~1,000-1,400 pages (two random index leaves per event: the
+# dedup key and the inbound event_id), so SQLite's default checkpoint at 1,000 WAL pages ran in nearly every COMMIT:
+# an extra fdatasync and every page written twice per group. At 4,000 pages (a 16 MB WAL) a checkpoint comes every
+# few groups and writes a leaf changed by several of them once (measured: ~11% less writer CPU per event).
+WAL_CHECKPOINT_PAGES = 4000
+
 
 def commit_group(
     connection: sqlite3.Connection, counters: Counters, jobs: list[tuple[int, str, tuple[Any, ...]]]
@@ -63,6 +69,11 @@ def serve(path: str, synchronous: str, max_group: int, listen: str | None) -> No
     # Ingest inserts land on random pages of the event_id and dedup indexes: 32 MB of page cache instead of
     # SQLite's 2 MB keeps more of them between groups (measured: ~10% less writer CPU per event).
     connection = connect(path, synchronous, cache_mb=32)
+    # Each job's SAVEPOINT keeps the pages it first changes in a statement journal, a temp file by default: two
+    # pwrite64 calls (4 + 4096 bytes) per page per job. In memory instead; it holds only what ROLLBACK TO needs,
+    # never what a crash needs (that is the WAL), so durability is unchanged.
+    connection.execute("PRAGMA temp_store = MEMORY")
+    connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     counters = Counters()
     key_buckets = KeyBuckets()
     selector = selectors.DefaultSelector()
