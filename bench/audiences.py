@@ -1,6 +1,6 @@
 """Audience benchmark, in one run: what live audience rules cost ingest, and how fast the sync sends users.
 
-    .venv/bin/python bench/audiences.py [--seconds 10] [--connections 64] [--users 100000]
+    .venv/bin/python bench/audiences.py [--seconds 10] [--connections 64] [--users 100000] [--repeat 1]
 
 1. Ingest: `forwarder serve` (1 worker, delivery off) under the same wrk load as bench/ingest.py (every event a
    PURCHASE with its own email and the same IDFA): with no audience; with one audience whose rule no event
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import statistics
 import sys
 import tempfile
 import time
@@ -119,25 +120,38 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1, help="trials of the four runs; medians, spread below")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
         print(f"ingest, 1 worker, {args.connections} connections, {args.seconds} s per run, wrk on the same machine")
+        if args.repeat > 1:
+            print(f"the four runs back to back, {args.repeat} times: median events/s and ratio, spread of the ratios")
         print(
             f"{'events/req':>10} {'no audience ev/s':>17} | {'rule, no match':>14} {'ratio':>6} | "
             f"{'1 in 20 enters':>14} {'ratio':>6} | {'rule, all enter':>15} {'ratio':>6}"
         )
         without_single = 0.0
         for events in (1, 20):
-            without = ingest(tmp, f"without-{events}", None, args, events)
-            idle = ingest(tmp, f"idle-{events}", "START_TRIAL", args, events)  # the load sends PURCHASE only
-            some = ingest(tmp, f"some-{events}", "START_TRIAL", args, events, trial_every=20)
-            busy = ingest(tmp, f"busy-{events}", "PURCHASE", args, events)
+            trials = []
+            for trial in range(args.repeat):
+                without = ingest(tmp, f"without-{events}-{trial}", None, args, events)
+                idle = ingest(tmp, f"idle-{events}-{trial}", "START_TRIAL", args, events)  # the load sends PURCHASE
+                some = ingest(tmp, f"some-{events}-{trial}", "START_TRIAL", args, events, trial_every=20)
+                busy = ingest(tmp, f"busy-{events}-{trial}", "PURCHASE", args, events)
+                trials.append((without, idle, some, busy))
+            without = statistics.median(t[0] for t in trials)
+            ratios = [[t[k] / t[0] for t in trials] for k in (1, 2, 3)]
+            rates = [statistics.median(t[k] for t in trials) for k in (1, 2, 3)]
             without_single = without_single or without
             print(
-                f"{events:>10} {without:>17.0f} | {idle:>14.0f} {idle / without:>6.2f} | "
-                f"{some:>14.0f} {some / without:>6.2f} | {busy:>15.0f} {busy / without:>6.2f}"
+                f"{events:>10} {without:>17.0f} | {rates[0]:>14.0f} {statistics.median(ratios[0]):>6.2f} | "
+                f"{rates[1]:>14.0f} {statistics.median(ratios[1]):>6.2f} | {rates[2]:>15.0f} "
+                f"{statistics.median(ratios[2]):>6.2f}"
             )
+            if args.repeat > 1:
+                spread = " | ".join(f"{min(r):.2f}-{max(r):.2f}" for r in ratios)
+                print(f"{'':>10} ratios' spread: {spread}")
         rate = asyncio.run(sync_rate(tmp, args.users))
         print(f"sync: {args.users} users to `forwarder emulate` at {rate:,.0f} users/s")
         print(f"sync users/s over single-event ingest events/s without audiences: {rate / without_single:.2f}")
