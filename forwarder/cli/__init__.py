@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("emulate", help="run a local TikTok Events API emulator")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
-    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="each answer waits this long after its request")
     p.add_argument("--failure-ratio", type=float, default=0.0, help="share of requests answered 40100")
     p.add_argument("--rate-limit-per-s", type=float, default=0.0, help="requests per second per token, then 40100")
     p.add_argument("--revoked-token", action="append", help="answer 40105 to this access token (repeatable)")
