@@ -151,6 +151,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+async def any_store(store_url: str) -> AsyncIterator[Any]:
+    """A store opened on each backend in turn (`store_url`): for tests of the store contract and what runs on it."""
+    from forwarder.settings import StoreSettings
+    from forwarder.store import make_store
+
+    opened = make_store(StoreSettings(url=store_url))
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
     with postgres_database() as url:
         yield url
