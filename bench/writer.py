@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import sqlite3
 import tempfile
@@ -23,15 +22,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from common import cpu_s
+
 from forwarder.store import InboundRecord, IngestWrite, OutboxItem, SQLiteStore
 
 PAYLOAD = b'{"event":"Purchase","event_time":1795312904,"user":{"email":["' + b"a" * 64 + b'"]}' + b" " * 480
 DOCUMENT = PAYLOAD + b" " * 100
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def request(size: int) -> IngestWrite:
