@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--delivery", choices=("on", "off"), default="on")
+    parser.add_argument("--keep", type=Path, help="copy py-spy's raw stacks (one file per process) into this folder")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -121,6 +122,9 @@ def main() -> None:
             print(f"\n{role} {pid}: {us:.0f} us CPU per event")
             for stage, count in stages.most_common():
                 print(f"  {100 * count / max(busy, 1):5.1f}%  {stage}")
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(run / f"{pid}.txt", args.keep / f"{role}-{pid}.txt")
 
 
 def _command_line(pid: int) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from .counters import Counters
 from .db import connect
 from .frames import Client, answer, pipe_client, socket_client
+from .ingest import enqueue, enqueue_many
 from .key_buckets import KeyBuckets
 from .operations import OPERATIONS, take_key_token
 
@@ -22,24 +23,19 @@ from .operations import OPERATIONS, take_key_token
 WAL_CHECKPOINT_PAGES = 4000
 
 
-def commit_group(
-    connection: sqlite3.Connection, counters: Counters, jobs: list[tuple[int, str, tuple[Any, ...]]]
-) -> list[tuple[int, tuple[str, str] | None, Any]]:
+Job = tuple[int, str, tuple[Any, ...]]
+Answer = tuple[int, tuple[str, str] | None, Any]
+
+
+def commit_group(connection: sqlite3.Connection, counters: Counters, jobs: list[Job]) -> list[Answer]:
     """Run `jobs` in one transaction; the answers, or the same failure for every job if COMMIT failed."""
-    answers: list[tuple[int, tuple[str, str] | None, Any]] = []
+    answers: list[Answer] = []
     try:
         connection.execute("BEGIN IMMEDIATE")
-        for job_id, operation, args in jobs:
-            connection.execute("SAVEPOINT job")
-            try:
-                answers.append((job_id, None, OPERATIONS[operation](connection, counters, *args)))
-            except sqlite3.Error as error:
-                connection.execute("ROLLBACK TO job")
-                answers.append((job_id, ("store", f"{type(error).__name__}: {error}"), None))
-            except Exception as error:  # noqa: BLE001 - a bug in one job is that job's caller's answer
-                connection.execute("ROLLBACK TO job")
-                answers.append((job_id, ("bug", f"{type(error).__name__}: {error}"), None))
-            connection.execute("RELEASE job")
+        for run in _runs(jobs):
+            # A run that failed together runs again job by job, so that only the one at fault fails.
+            if len(run) == 1 or not _run_together(connection, counters, run, answers):
+                answers += [_run_alone(connection, counters, job) for job in run]
         counters.flush(connection)
         connection.execute("COMMIT")
     except sqlite3.Error as error:
@@ -50,6 +46,47 @@ def commit_group(
         failure = ("store", f"the store could not commit: {error}")
         return [(job_id, failure, None) for job_id, _, _ in jobs]
     return answers
+
+
+def _runs(jobs: list[Job]) -> list[list[Job]]:
+    """The jobs in order, consecutive ingest requests together (they are stored by one set of statements)."""
+    runs: list[list[Job]] = []
+    for job in jobs:
+        if runs and job[1] == enqueue.__name__ == runs[-1][0][1]:
+            runs[-1].append(job)
+        else:
+            runs.append([job])
+    return runs
+
+
+def _run_together(connection: sqlite3.Connection, counters: Counters, run: list[Job], answers: list[Answer]) -> bool:
+    """Store a run of ingest requests at once; False (nothing of them kept) if any part failed."""
+    connection.execute("SAVEPOINT job")
+    try:
+        results = enqueue_many(connection, counters, [args for _, _, args in run])
+    except Exception:  # noqa: BLE001 - told apart when each job runs alone
+        connection.execute("ROLLBACK TO job")
+        connection.execute("RELEASE job")
+        return False
+    connection.execute("RELEASE job")
+    answers += [(job_id, None, result) for (job_id, _, _), result in zip(run, results, strict=True)]
+    return True
+
+
+def _run_alone(connection: sqlite3.Connection, counters: Counters, job: Job) -> Answer:
+    job_id, operation, args = job
+    result: Answer
+    connection.execute("SAVEPOINT job")
+    try:
+        result = (job_id, None, OPERATIONS[operation](connection, counters, *args))
+    except sqlite3.Error as error:
+        connection.execute("ROLLBACK TO job")
+        result = (job_id, ("store", f"{type(error).__name__}: {error}"), None)
+    except Exception as error:  # noqa: BLE001 - a bug in one job is that job's caller's answer
+        connection.execute("ROLLBACK TO job")
+        result = (job_id, ("bug", f"{type(error).__name__}: {error}"), None)
+    connection.execute("RELEASE job")
+    return result
 
 
 def _answer_key_token(
