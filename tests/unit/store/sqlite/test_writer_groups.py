@@ -15,19 +15,36 @@ from forwarder.store.sqlite.writer.db import connect
 from forwarder.store.sqlite.writer.process import commit_group
 
 NOW = 1_800_000_000.0
-TABLES = ("dedup_keys", "outbox", "inbound", "order_keys", "order_matches", "counters", "series", "not_forwarded")
+TABLES = (
+    "dedup_keys",
+    "outbox",
+    "inbound",
+    "order_keys",
+    "order_matches",
+    "counters",
+    "series",
+    "not_forwarded",
+    "audience_seen",
+    "audience_identities",
+    "audience_members",
+)
 
 
 def item(event_id: str, destination: str = "app", event: str = "Purchase") -> tuple[Any, ...]:
     return (destination, event, event_id, b'{"event":"%s"}' % event_id.encode(), None, "default@1")
 
 
-def request(now: float, *event_ids: str, orders: list[tuple[Any, ...]] | None = None) -> tuple[Any, ...]:
+def request(
+    now: float, *event_ids: str, orders: list[tuple[Any, ...]] | None = None, enters: str | None = None
+) -> tuple[Any, ...]:
     items = [item(event_id) for event_id in event_ids]
     inbound = [("sdk", event_id, "PURCHASE", b"{}") for event_id in event_ids]
     counters = [("source", "sdk", "received", len(event_ids))]
     dropped = [("PURCHASE", "sdk", "no_destination", 1, event_ids[0])] if event_ids else []
-    return (now, items, inbound, counters, orders or [], dropped, [], [])
+    # The first event enters audience "trial" for the user with that external id (a user seen before is one user).
+    ids = f'{{"external_id": "{enters}"}}'
+    signals = [("trial", "enter", event_ids[0], ids, '["external_id"]', now, None, None, None, 0.0, None)]
+    return (now, items, inbound, counters, orders or [], dropped, signals if enters else [], [])
 
 
 def order(index: int, order_id: str, value: float) -> tuple[Any, ...]:
@@ -43,10 +60,10 @@ JOBS = [
     (2, "enqueue", request(NOW + 0.001, "c", "c", "a")),
     (3, "enqueue", (NOW, [("app", "Purchase")], [], [], [], [], [], [])),
     (4, "claim_due", ("owner", "app", 2, NOW + 1, 30.0)),
-    (5, "enqueue", request(NOW + 0.002, "d", orders=[order(0, "T1", 9.99)])),
+    (5, "enqueue", request(NOW + 0.002, "d", orders=[order(0, "T1", 9.99)], enters="u1")),
     (6, "enqueue", request(NOW + 0.003, "e", orders=[order(0, "T1", 19.99)])),
-    (7, "enqueue", request(NOW + 0.004, "e", "f")),
-    (8, "enqueue", request(NOW + 0.005, "g", "b")),
+    (7, "enqueue", request(NOW + 0.004, "e", "f", enters="u1")),
+    (8, "enqueue", request(NOW + 0.005, "g", "b", enters="u2")),
 ]
 
 
@@ -82,6 +99,7 @@ def test_a_group_stores_what_its_requests_one_by_one_store(
     assert by_job[7] == (None, [0, 1])
     assert by_job[8] == (None, [1, 0])
     assert tables(together) == tables(alone)
+    assert len(tables(together)["audience_members"]) == 2  # u1 entered once, u2 once
 
 
 def test_a_faulty_request_stores_nothing_of_its_own(connections: tuple[sqlite3.Connection, sqlite3.Connection]) -> None:
