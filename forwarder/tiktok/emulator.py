@@ -5,9 +5,9 @@ answers 40002; where TikTok's behaviour is unknown it accepts the event and reco
 It answers in TikTok's envelope (`code`, `message`, `request_id`, HTTP 200 for business errors), deduplicates
 on (event_source_id, event, event_id) as TikTok does, and can be told to misbehave for tests and demos:
 
-  GET    /_control/events     events accepted so far (`?event_id=` filters), request and answer counts,
-                              `warnings` [{event_id, field, message}] for what TikTok's behaviour is unknown on
-                              (`?log=1` adds when each answer was given)
+  GET    /_control/events     the last 100,000 events accepted (`?event_id=` filters; `total` counts them all),
+                              request and answer counts, `warnings` [{event_id, field, message}] for what
+                              TikTok's behaviour is unknown on (`?log=1` adds when each answer was given)
   DELETE /_control/events     forget them
   POST   /_control/script     change behaviour; every key optional:
                               {"responses": [{"status": 503}, {"code": 40100, "retry_after": 2},
@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import random
 import secrets
 import time
@@ -40,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -52,10 +52,43 @@ from .emulator_rules import Invalid, validate_body
 Authorize = Callable[[Request], Response | None]
 
 
+# An emulator left running (`forwarder run` embeds one) keeps a bounded memory: the latest accepted events are
+# listed, older ones only counted, and dedup keys are forgotten after TikTok's 48 h window or past a cap.
+ACCEPTED_KEPT = 100_000
+DEDUP_WINDOW_S = 48 * 3600
+DEDUP_KEYS_KEPT = 2_000_000
+
+
+@dataclass
+class DedupWindow:
+    """The (event_source_id, event, event_id) keys TikTok would still deduplicate on, oldest first."""
+
+    keys: set[int] = field(default_factory=set)  # hashes: a 64-bit collision is far less likely than a bug here
+    order: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add(self, key: tuple[str, str, str], now: float) -> bool:
+        """Remember `key` as seen at `now` (monotonic seconds); False if it was seen within the window."""
+        while self.order and self.order[0][0] < now - DEDUP_WINDOW_S:
+            self.keys.discard(self.order.popleft()[1])
+        hashed = hash(key)
+        if hashed in self.keys:
+            return False
+        self.keys.add(hashed)
+        self.order.append((now, hashed))
+        if len(self.order) > DEDUP_KEYS_KEPT:
+            self.keys.discard(self.order.popleft()[1])
+        return True
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.order.clear()
+
+
 @dataclass
 class EmulatorState:
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    seen: set[tuple[str, str, str]] = field(default_factory=set)
+    accepted: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ACCEPTED_KEPT))
+    accepted_total: int = 0
+    seen: DedupWindow = field(default_factory=DedupWindow)
     script: deque[dict[str, Any]] = field(default_factory=deque)
     latency_ms: float = 0.0
     revoked_tokens: set[str] = field(default_factory=set)
@@ -65,7 +98,7 @@ class EmulatorState:
     reject_event_ids: set[str] = field(default_factory=set)
     partial_event_ids: set[str] = field(default_factory=set)
     token_answers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ACCEPTED_KEPT))
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (second, requests in it)
     requests: int = 0
     duplicates: int = 0
@@ -172,7 +205,7 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _answer(40002, "Content-Type must be application/json.")
         try:
-            body = json.loads(await request.body())
+            body = orjson.loads(await request.body())
             warnings: list[dict[str, Any]] = []
             data = validate_body(body, warnings)
         except (ValueError, Invalid) as error:
@@ -187,10 +220,10 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
             if index in refused:
                 continue
             key = (body["event_source_id"], event["event"], event.get("event_id") or "")
-            if event.get("event_id") and key in state.seen:
+            if event.get("event_id") and not state.seen.add(key, time.monotonic()):
                 state.duplicates += 1
                 continue
-            state.seen.add(key)
+            state.accepted_total += 1
             state.accepted.append(
                 {
                     "event_source": body["event_source"],
@@ -211,7 +244,7 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
     async def track(request: Request) -> Response:
         state.requests += 1
         response = await answer(request)
-        code = json.loads(bytes(response.body)).get("code") if isinstance(response, JSONResponse) else None
+        code = orjson.loads(bytes(response.body)).get("code") if isinstance(response, JSONResponse) else None
         given = str(code) if code is not None else f"http_{response.status_code}"
         state.answers[given] += 1
         state.log.append({"at": time.time(), "answer": given})
@@ -223,6 +256,7 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
         return JSONResponse(
             {
                 "count": len(events),
+                "total": state.accepted_total,
                 "requests": state.requests,
                 "duplicates": state.duplicates,
                 "answers": dict(state.answers),
@@ -237,7 +271,7 @@ def create_emulator(state: EmulatorState | None = None, *, authorize: Authorize 
         state.warnings.clear()
         state.seen.clear()
         state.answers.clear()
-        state.requests = state.duplicates = 0
+        state.requests = state.duplicates = state.accepted_total = 0
         return Response(status_code=204)
 
     async def reset(request: Request) -> Response:

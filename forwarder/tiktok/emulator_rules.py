@@ -120,10 +120,12 @@ def _validate_user(where: str, user: Any, warn: Warn) -> None:
     for key in _HASHED_USER_FIELDS:
         values = user.get(key, [])
         for value in values if isinstance(values, list) else [values]:
-            if isinstance(value, str) and _HASHED.fullmatch(value.lower()) and value != value.lower():
+            if isinstance(value, str) and _HASHED.fullmatch(value):
+                continue
+            if isinstance(value, str) and _HASHED.fullmatch(value.lower()):
                 # TikTok asks for SHA-256; the case of the hex digits is not documented (every peer sends lower).
                 warn(f"user.{key}", "upper-case hex digest: TikTok documents SHA-256, not the case; send lower-case")
-            elif not isinstance(value, str) or not _HASHED.fullmatch(value):
+            else:
                 raise Invalid(f"{where}.{key}: must be a SHA-256 hex digest.")
     for key in ("ip", "user_agent", "locale", "idfa", "idfv", "gaid", "ttclid", "ttp"):
         if key in user and not isinstance(user[key], str):

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from forwarder.tiktok.emulator import control_token_required, create_emulator
+from forwarder.tiktok import emulator as emulator_module
+from forwarder.tiktok.emulator import DEDUP_WINDOW_S, DedupWindow, control_token_required, create_emulator
 from tests.unit.conftest import CRM_SET, LEAD_ID, OFFLINE_SET
 from tests.unit.tiktok.conftest import sha
 
@@ -246,3 +247,28 @@ def test_the_emulator_validates_offline_and_crm_bodies(body: dict[str, Any], mes
             assert emulator.get("/_control/events").json()["events"][0]["event_source"] == body["event_source"]
         else:
             assert answer["code"] == 40002 and message in answer["message"]
+
+
+def test_a_long_running_emulator_lists_the_latest_events_and_counts_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(emulator_module, "ACCEPTED_KEPT", 3)
+    with TestClient(create_emulator()) as client:
+        for i in range(5):
+            client.post(TRACK, json=body(event_id=f"e{i}"), headers=TOKEN)
+        recorded = client.get("/_control/events").json()
+    assert [e["event_id"] for e in recorded["events"]] == ["e2", "e3", "e4"]
+    assert (recorded["count"], recorded["total"]) == (3, 5)
+
+
+def test_dedup_keys_are_forgotten_after_tiktoks_window_or_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    window = DedupWindow()
+    key = ("7301234567890123456", "StartTrial", "e1")
+    assert window.add(key, 0.0) and not window.add(key, DEDUP_WINDOW_S - 1)
+    assert window.add(key, DEDUP_WINDOW_S + 1)  # 48 h later TikTok takes it again
+
+    monkeypatch.setattr(emulator_module, "DEDUP_KEYS_KEPT", 2)
+    capped = DedupWindow()
+    for event_id in ("a", "b", "c"):
+        assert capped.add(("s", "Purchase", event_id), 0.0)
+    assert capped.add(("s", "Purchase", "a"), 0.0) and not capped.add(("s", "Purchase", "c"), 0.0)
