@@ -52,7 +52,7 @@ def payload(event_id: str) -> bytes:
     ).encode()
 
 
-def config(tmp: Path, port: int, emulator: str, rate: float) -> Path:
+def config(tmp: Path, port: int, emulator: str, rate: float = RATE) -> Path:
     return write_config(
         tmp / "bench.toml",
         port=port,
