@@ -53,8 +53,8 @@ Authorize = Callable[[Request], Response | None]
 
 
 # An emulator left running (`forwarder serve` embeds one with the example config) keeps a bounded memory: the
-# latest accepted events are listed, older ones only counted, and dedup keys are forgotten after TikTok's 48 h
-# window or past a cap.
+# latest accepted events (and as many warnings) are listed, older ones only counted, and dedup keys are forgotten
+# after TikTok's 48 h window or past a cap.
 ACCEPTED_KEPT = 100_000
 DEDUP_WINDOW_S = 48 * 3600
 DEDUP_KEYS_KEPT = 2_000_000
